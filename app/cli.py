@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     except ControllerError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
@@ -107,8 +111,19 @@ def cmd_ask(args) -> int:
 class TextPrinter:
     """Prints the event stream as it happens, for people at a terminal."""
 
+    def __init__(self) -> None:
+        self.closed = False
+
     def __call__(self, event: Event) -> None:
-        out = sys.stdout
+        if self.closed:
+            return
+        try:
+            self._print(event, sys.stdout)
+        except BrokenPipeError:
+            self.closed = True
+
+    @staticmethod
+    def _print(event: Event, out) -> None:
         if isinstance(event, StageStarted) and event.stage == "response":
             out.write("\nanswer:\n")
         elif isinstance(event, PlanReady):

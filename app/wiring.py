@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.controller import ControllerError, LlamaController, LlamaSettings
+from core.controller import Controller, ControllerError, LlamaController, LlamaSettings
 from core.engine import Engine
 from core.settings import Settings
 from models.runtime import ExpertRuntime
@@ -35,11 +35,14 @@ def controller_path(settings: Settings, override: str | None = None) -> Path:
     return default
 
 
-def build_app(settings: Settings, controller_override: str | None = None) -> App:
-    path = controller_path(settings, controller_override)
-    controller = LlamaController(LlamaSettings(
-        path=path, n_ctx=settings.n_ctx, n_threads=settings.n_threads or None,
-        n_gpu_layers=settings.n_gpu_layers))
+def build_app(settings: Settings, controller_override: str | None = None,
+              controller: Controller | None = None) -> App:
+    """`controller_override` is a GGUF path (the CLI's --controller); `controller` an already
+    loaded one (tests share one across many apps)."""
+    if controller is None:
+        controller = LlamaController(LlamaSettings(
+            path=controller_path(settings, controller_override), n_ctx=settings.n_ctx,
+            n_threads=settings.n_threads or None, n_gpu_layers=settings.n_gpu_layers))
     store = LocalStore(settings.data_path)
     budget = int(settings.memory_budget_gb * 2**30) or None
     runtime = ExpertRuntime(store, device=settings.device, budget_bytes=budget)

@@ -65,9 +65,8 @@ class Conversation:
                 continue
             results = [TaskResult(r["id"], r["task"], r["model"], r["status"], outputs=r["outputs"],
                                   error=r["error"]) for r in data.get("results", [])]
-            summary = " | ".join(describe_result(r) for r in results)
-            if data.get("answer"):
-                summary += f" | answer: {data['answer']}"
+            # Results, not the answer: they are what the models said, the answer is a retelling.
+            summary = " | ".join(describe_result(r) for r in results) or data.get("answer", "")
             history.append({"request": data["request"], "plan": data["plan"], "summary": summary})
         return history
 

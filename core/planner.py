@@ -83,6 +83,26 @@ def _compact(tasks) -> str:
     return json.dumps({"tasks": tasks}, ensure_ascii=False)
 
 
+MAX_HISTORY_TURNS = 3
+
+
+def with_context(request: str, history: list[dict]) -> str:
+    """The request, preceded by what earlier turns asked and got, so 'that' can be resolved.
+
+    Inline context, not earlier chat turns: a small controller copies an earlier turn's plan
+    instead of planning the new request when it sees the old plan as its own reply.
+    """
+    if not history:
+        return request
+    lines = ["Earlier in this conversation:"]
+    for turn in history[-MAX_HISTORY_TURNS:]:
+        lines.append(f"- I asked: {turn['request']}")
+        if turn.get("summary"):
+            lines.append(f"  Result: {turn['summary']}")
+    lines.append(f"Now: {request}")
+    return "\n".join(lines)
+
+
 class Planner:
     def __init__(self, controller: Controller, n_demos: int = 4, max_attempts: int = 2) -> None:
         self.controller = controller
@@ -96,13 +116,7 @@ class Planner:
         for demo in pick_demos(request, self.n_demos):
             messages.append({"role": "user", "content": demo["request"]})
             messages.append({"role": "assistant", "content": _compact(demo["tasks"])})
-        for turn in history:
-            messages.append({"role": "user", "content": turn["request"]})
-            messages.append({"role": "assistant", "content": _compact(turn["plan"])})
-            if turn.get("summary"):
-                messages.append({"role": "user", "content": "Results of that request: " + turn["summary"]})
-                messages.append({"role": "assistant", "content": "Noted."})
-        messages.append({"role": "user", "content": request})
+        messages.append({"role": "user", "content": with_context(request, history)})
         return messages
 
     def plan(self, request: str, files: list[str], history: list[dict] | None = None,

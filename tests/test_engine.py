@@ -1,0 +1,155 @@
+"""The four stages wired together, with a scripted controller and function 'models'.
+
+The real controller runs in test_engine_real.py; these tests pin down the engine's own logic.
+"""
+
+import threading
+
+import pytest
+
+from core.cancel import CancelToken
+from core.conversation import Conversation
+from core.engine import Engine, InputError
+from core.events import AnswerToken, ModelChosen, PlanReady, RunFinished, StageStarted, TaskFailed
+from tests.fakes import FakeExperts, ScriptedController
+
+SIMILARITY_PLAN = {"tasks": [{"id": 0, "task": "sentence-similarity", "dep": [],
+                              "args": {"text": "a cat", "text2": "a kitten"}}]}
+
+
+def make_engine(*replies, **functions):
+    controller = ScriptedController(*replies)
+    engine = Engine(controller, FakeExperts(**functions))
+    events = []
+    engine.bus.subscribe(events.append)
+    return engine, controller, events
+
+
+def test_a_turn_runs_all_four_stages_in_order(tmp_path):
+    engine, _, events = make_engine(SIMILARITY_PLAN, "They are similar (0.8).",
+                                    sentence_similarity=lambda i, c: {"text": "score 0.8", "score": 0.8})
+    conversation = Conversation.create(tmp_path)
+    turn = engine.ask("How similar are 'a cat' and 'a kitten'?", conversation)
+    assert turn.status == "done"
+    assert turn.answer == "They are similar (0.8)."
+    assert turn.results[0].outputs["score"] == 0.8
+    stages = [e.stage for e in events if isinstance(e, StageStarted)]
+    assert stages == ["planning", "selection", "execution", "response"]
+    kinds = [type(e) for e in events]
+    assert kinds.index(PlanReady) < kinds.index(ModelChosen) < kinds.index(AnswerToken) < kinds.index(RunFinished)
+    assert Conversation.open(tmp_path, conversation.id).turns[0]["answer"] == "They are similar (0.8)."
+
+
+def test_text_task_without_an_expert_is_done_by_the_controller(tmp_path):
+    plan = {"tasks": [{"id": 0, "task": "translation", "dep": [], "args": {"text": "Hello", "language": "German"}}]}
+    engine, controller, _ = make_engine(plan, "Hallo", "It says Hallo.")
+    turn = engine.ask("Translate 'Hello' to German", Conversation.create(tmp_path))
+    assert turn.selections[0].model == "controller"
+    assert turn.results[0].outputs["text"] == "Hallo"
+    assert "German" in controller.calls[1][-1]["content"]
+
+
+def test_task_with_no_model_fails_with_advice_and_the_answer_says_so(tmp_path):
+    plan = {"tasks": [{"id": 0, "task": "text-to-image", "dep": [], "args": {"text": "a boat"}}]}
+    engine, controller, _ = make_engine(plan, "I could not draw it.")
+    turn = engine.ask("Draw a boat", Conversation.create(tmp_path))
+    assert turn.status == "done"
+    assert turn.results[0].status == "failed"
+    assert "install one in the model manager" in turn.results[0].error
+    assert "FAILED" in controller.calls[-1][2]["content"]
+
+
+def test_several_candidates_are_chosen_by_the_controller_with_a_reason(tmp_path):
+    class TwoModels(FakeExperts):
+        def candidates(self, task):
+            from tests.fakes import FakeModel
+            return [FakeModel("small/model", task, "small"), FakeModel("big/model", task, "accurate")]
+
+    controller = ScriptedController(SIMILARITY_PLAN, {"id": "big/model", "reason": "more accurate"}, "done")
+    experts = TwoModels(sentence_similarity=lambda i, c: {"text": "0.9"})
+    turn = Engine(controller, experts).ask("compare 'a' and 'b'", Conversation.create(tmp_path))
+    assert turn.selections[0].model == "big/model"
+    assert turn.selections[0].reason == "more accurate"
+    assert turn.selections[0].candidates == ["small/model", "big/model"]
+
+
+def test_invalid_plan_is_retried_with_the_error_then_fails_clearly(tmp_path):
+    cyclic = {"tasks": [{"id": 0, "task": "summarization", "dep": [1], "args": {"text": "<GENERATED>-1"}},
+                        {"id": 1, "task": "summarization", "dep": [0], "args": {"text": "<GENERATED>-0"}}]}
+    engine, controller, events = make_engine(cyclic, cyclic)
+    conversation = Conversation.create(tmp_path)
+    turn = engine.ask("summarize", conversation)
+    assert turn.status == "failed"
+    assert "could not make a valid plan" in turn.error
+    assert "cannot run" in controller.calls[1][-1]["content"]  # the retry carried the error
+    assert isinstance(events[-1], RunFinished) and events[-1].status == "failed"
+    # The conversation is intact and usable afterwards.
+    engine2, _, _ = make_engine(SIMILARITY_PLAN, "fine", sentence_similarity=lambda i, c: {"text": "1"})
+    assert engine2.ask("again", conversation).status == "done"
+    assert len(Conversation.open(tmp_path, conversation.id).turns) == 2
+
+
+def test_bad_input_is_refused_with_a_message(tmp_path):
+    engine, _, _ = make_engine()
+    conversation = Conversation.create(tmp_path)
+    with pytest.raises(InputError, match="empty"):
+        engine.ask("   ", conversation)
+    with pytest.raises(InputError, match="not found"):
+        engine.ask("look", conversation, [tmp_path / "missing.png"])
+    with pytest.raises(InputError, match="limit"):
+        engine.ask("x" * 10_000, conversation)
+
+
+def test_attachments_are_copied_into_the_conversation(tmp_path):
+    source = tmp_path / "in" / "clip.wav"
+    source.parent.mkdir()
+    source.write_bytes(b"RIFF....")
+    plan = {"tasks": [{"id": 0, "task": "automatic-speech-recognition", "dep": [], "args": {"audio": "clip.wav"}}]}
+    seen = {}
+    engine, _, _ = make_engine(plan, "transcribed",
+                               automatic_speech_recognition=lambda i, c: seen.update(i) or {"text": "hi"})
+    conversation = Conversation.create(tmp_path / "conv")
+    engine.ask("transcribe clip.wav", conversation, [source])
+    assert seen["audio"].startswith(str(conversation.folder))
+    assert open(seen["audio"], "rb").read() == b"RIFF...."
+
+
+@pytest.mark.parametrize("stage", ["planning", "execution", "response"])
+def test_cancellation_in_each_stage(tmp_path, stage):
+    cancel = CancelToken()
+
+    class CancellingController(ScriptedController):
+        def chat(self, messages, **kwargs):
+            if stage == "planning" or (stage == "response" and len(self.calls) == 1):
+                cancel.cancel()
+            return super().chat(messages, **kwargs)
+
+    def task(inputs, token):
+        if stage == "execution":
+            cancel.cancel()
+        return {"text": "x"}
+
+    controller = CancellingController(SIMILARITY_PLAN, "answer")
+    engine = Engine(controller, FakeExperts(sentence_similarity=task))
+    events = []
+    engine.bus.subscribe(events.append)
+    conversation = Conversation.create(tmp_path)
+    turn = engine.ask("compare 'a' and 'b'", conversation, cancel=cancel)
+    assert turn.status == "cancelled"
+    assert events[-1].status == "cancelled"
+    assert Conversation.open(tmp_path, conversation.id).turns[0]["status"] == "cancelled"
+
+
+def test_multi_turn_history_reaches_the_planner(tmp_path):
+    plan2 = {"tasks": [{"id": 0, "task": "translation", "dep": [],
+                        "args": {"text": "score 0.8", "language": "German"}}]}
+    engine, controller, _ = make_engine(SIMILARITY_PLAN, "similar", plan2, "Punktzahl 0.8", "done",
+                                        sentence_similarity=lambda i, c: {"text": "score 0.8"})
+    conversation = Conversation.create(tmp_path)
+    engine.ask("How similar are 'a cat' and 'a kitten'?", conversation)
+    engine.ask("now translate that to German", conversation)
+    planning_messages = controller.calls[2]
+    last = planning_messages[-1]["content"]
+    assert "How similar are 'a cat' and 'a kitten'?" in last
+    assert "score 0.8" in last
+    assert last.endswith("Now: now translate that to German")

@@ -1,0 +1,89 @@
+"""The real controller GGUF (SmolLM2 through llama.cpp) and the real MiniLM, end to end. No fakes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from app.wiring import build_app
+from core.conversation import Conversation
+from core.events import AnswerToken
+from core.settings import Settings
+from tests.conftest import ROOT
+
+SIMILARITY = "How similar are 'A cat sits on the mat.' and 'A kitten rests on the rug.'?"
+
+
+@pytest.fixture(scope="module")
+def app(real_controller, tmp_path_factory):
+    settings = Settings(data_dir=str(tmp_path_factory.mktemp("data")))
+    return build_app(settings, controller=real_controller)  # share the session's loaded GGUF
+
+
+def test_real_controller_plans_the_similarity_request(app):
+    outcome = app.engine.planner.plan(SIMILARITY, [])
+    (task,) = outcome.graph.tasks
+    assert task.type == "sentence-similarity"
+    assert {task.args["text"].value, task.args["text2"].value} == {"A cat sits on the mat.", "A kitten rests on the rug."}
+
+
+def test_real_turn_runs_minilm_and_streams_an_answer_with_the_score(app, tmp_path):
+    tokens = []
+    unsubscribe = app.engine.bus.subscribe(lambda e: tokens.append(e.text) if isinstance(e, AnswerToken) else None)
+    try:
+        turn = app.engine.ask(SIMILARITY, Conversation.create(tmp_path))
+    finally:
+        unsubscribe()
+    assert turn.status == "done", turn.error
+    (result,) = turn.results
+    assert result.model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert 0.5 < result.outputs["score"] < 0.9  # a paraphrase, measured by the real model
+    assert turn.answer and "".join(tokens).strip() == turn.answer
+    assert f"{result.outputs['score']:.2f}" in turn.answer
+
+
+def test_real_multi_turn_request_refers_to_the_earlier_result(app, tmp_path):
+    conversation = Conversation.create(tmp_path)
+    first = app.engine.ask(SIMILARITY, conversation)
+    assert first.status == "done"
+    second = app.engine.ask("Now translate the first sentence into French.", conversation)
+    assert second.status == "done", second.error
+    planning_request = app.engine.planner.messages("x", [], conversation.history(exclude=second))[-1]["content"]
+    assert "A cat sits on the mat." in planning_request  # the earlier turn reached the planner
+    translation = next(t for t in second.plan if t["task"] == "translation")
+    assert "cat" in translation["args"]["text"].lower()
+    assert translation["args"]["language"].lower() == "french"
+
+
+def run_cli(*args, env_dirs):
+    env = {"JARVIS_DATA_DIR": str(env_dirs / "data"), "JARVIS_CONFIG_DIR": str(env_dirs / "config"),
+           "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def test_cli_ask_json_end_to_end(tmp_path):
+    done = run_cli("ask", SIMILARITY, "--json", env_dirs=tmp_path)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert set(record) >= {"plan", "selections", "results", "answer"}
+    assert record["plan"][0]["task"] == "sentence-similarity"
+    assert record["selections"][0]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert record["results"][0]["outputs"]["score"] > 0.5
+    assert record["answer"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["ask", "  "], "the request is empty"),
+    (["ask", "describe it", "--file", "/no/such/photo.png"], "no such file"),
+    (["ask", "describe it", "--file", "/proc/self/mem"], "cannot be read"),
+    (["ask", "describe it", "--file", "/tmp"], "not a file"),
+    (["ask", "hello", "--controller", str(ROOT / "README.md")], "is not a GGUF model file"),
+    (["ask", "hello", "--controller", "/no/such/model.gguf"], "controller model not found"),
+])
+def test_cli_bad_input_gets_a_clear_message_not_a_traceback(tmp_path, args, message):
+    done = run_cli(*args, env_dirs=tmp_path)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
