@@ -1,19 +1,17 @@
-"""The headless command line: `ask` runs one request through the whole engine."""
+"""The headless command line. Each command lives in `app/commands/<name>.py` with an
+`add_parser(subparsers)` that registers it and sets its handler."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
-from pathlib import Path
 
 from core.controller import ControllerError
-from core.events import (AnswerToken, Event, ModelChosen, PlanReady, StageStarted, TaskDone,
-                         TaskFailed, TaskStarted)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+COMMANDS = ("ask",)
 
 
 class UsageError(Exception):
@@ -21,31 +19,27 @@ class UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
     parser = argparse.ArgumentParser(prog="main.py", description="Local, offline HuggingGPT.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     commands = parser.add_subparsers(dest="command")
-
-    ask = commands.add_parser("ask", help="run one request: plan, select models, execute, answer")
-    ask.add_argument("request", help="what you would like done")
-    ask.add_argument("--file", action="append", default=[], metavar="PATH", help="attach a file (repeatable)")
-    ask.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    ask.add_argument("--controller", metavar="PATH.gguf", help="controller GGUF to use instead of the setting")
-    ask.add_argument("--conversation", metavar="ID",
-                     help="continue (or start) the saved conversation ID, so the request can refer to earlier turns")
+    for name in COMMANDS:
+        importlib.import_module(f"app.commands.{name}").add_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    try:
-        if args.command == "ask":
-            return cmd_ask(args)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+    if not getattr(args, "handler", None):
+        parser.print_help()
         return EXIT_USAGE
-    except ControllerError as error:
+    try:
+        return args.handler(args)
+    except (UsageError, ControllerError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
@@ -54,95 +48,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
-    return EXIT_OK
-
-
-def _check_files(paths: list[str]) -> list[Path]:
-    checked = []
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if not path.exists():
-            raise UsageError(f"--file {raw}: no such file")
-        if not path.is_file():
-            raise UsageError(f"--file {raw}: not a file")
-        try:
-            with path.open("rb") as handle:
-                handle.read(1)
-        except OSError as error:
-            raise UsageError(f"--file {raw}: cannot be read ({error.strerror})") from error
-        checked.append(path.resolve())
-    return checked
-
-
-def cmd_ask(args) -> int:
-    from app.wiring import build_app
-    from core.conversation import Conversation
-    from core.engine import InputError
-    from core.settings import Settings
-
-    if not args.request.strip():
-        raise UsageError("the request is empty: say what you would like done")
-    files = _check_files(args.file)
-    app = build_app(Settings.load(), args.controller)
-    if args.conversation:
-        conversation = Conversation.open(app.conversations_dir, args.conversation)
-    else:
-        conversation = Conversation.create(app.conversations_dir)
-    if not args.json:
-        app.engine.bus.subscribe(TextPrinter())
-    try:
-        turn = app.engine.ask(args.request, conversation, files)
-    except InputError as error:
-        raise UsageError(str(error)) from error
-    if args.json:
-        record = turn.to_dict()
-        print(json.dumps({"plan": record["plan"], "selections": record["selections"],
-                          "results": record["results"], "answer": record["answer"],
-                          "status": record["status"], "error": record["error"],
-                          "repairs": record["repairs"], "timings": record["timings"],
-                          "conversation": conversation.id}, indent=2, ensure_ascii=False))
-    else:
-        if turn.status != "done":
-            print(f"\n{turn.status}: {turn.error}")
-        print(f"\n(conversation {conversation.id})")
-    return EXIT_OK if turn.status == "done" else EXIT_FAILED
-
-
-class TextPrinter:
-    """Prints the event stream as it happens, for people at a terminal."""
-
-    def __init__(self) -> None:
-        self.closed = False
-
-    def __call__(self, event: Event) -> None:
-        if self.closed:
-            return
-        try:
-            self._print(event, sys.stdout)
-        except BrokenPipeError:
-            self.closed = True
-
-    @staticmethod
-    def _print(event: Event, out) -> None:
-        if isinstance(event, StageStarted) and event.stage == "response":
-            out.write("\nanswer:\n")
-        elif isinstance(event, PlanReady):
-            out.write("plan:\n")
-            for task in event.plan:
-                dep = f" after {task['dep']}" if task["dep"] else ""
-                out.write(f"  [{task['id']}] {task['task']}{dep} {json.dumps(task['args'], ensure_ascii=False)}\n")
-            for note in event.repairs:
-                out.write(f"  (repaired: {note})\n")
-        elif isinstance(event, ModelChosen):
-            out.write(f"model for [{event.task_id}] {event.task}: {event.model or '(none)'} - {event.reason}\n")
-        elif isinstance(event, TaskStarted):
-            out.write(f"running [{event.task_id}] {event.task} on {event.model}\n")
-        elif isinstance(event, TaskDone):
-            outputs = {k: v for k, v in event.result["outputs"].items() if k not in ("dtype", "inference_s")}
-            out.write(f"done [{event.task_id}] in {event.result['seconds']:.2f}s: "
-                      f"{json.dumps(outputs, ensure_ascii=False)[:400]}\n")
-        elif isinstance(event, TaskFailed):
-            out.write(f"{'skipped' if event.skipped else 'failed'} [{event.task_id}]: {event.error}\n")
-        elif isinstance(event, AnswerToken):
-            out.write(event.text)
-        out.flush()
