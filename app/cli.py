@@ -1,5 +1,5 @@
 """The headless command line. Each command lives in `app/commands/<name>.py` with an
-`add_parser(subparsers)` that registers it and sets its handler."""
+`add_parser(subparsers)` that registers it and sets `handler`; modules there are found by name."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import sys
 from core.controller import ControllerError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("ask",)
 
 
 class UsageError(Exception):
@@ -20,12 +19,15 @@ class UsageError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     import importlib
+    import pkgutil
+
+    import app.commands
 
     parser = argparse.ArgumentParser(prog="main.py", description="Local, offline HuggingGPT.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     commands = parser.add_subparsers(dest="command")
-    for name in COMMANDS:
-        importlib.import_module(f"app.commands.{name}").add_parser(commands)
+    for module in sorted(m.name for m in pkgutil.iter_modules(app.commands.__path__)):
+        importlib.import_module(f"app.commands.{module}").add_parser(commands)
     return parser
 
 
