@@ -7,6 +7,7 @@ from pathlib import Path
 
 from core.controller import Controller, ControllerError, LlamaController, LlamaSettings
 from core.engine import Engine
+from core.store import ConversationStore
 from core.settings import Settings
 from models.runtime import ExpertRuntime
 from models.store import LocalStore, default_controller_path
@@ -19,9 +20,10 @@ class App:
     runtime: ExpertRuntime
     engine: Engine
 
-    @property
-    def conversations_dir(self) -> Path:
-        return (self.settings.data_path / "conversations").resolve()
+    def conversations(self) -> ConversationStore:
+        store = ConversationStore(self.settings.data_path)
+        store.recover_interrupted()
+        return store
 
 
 def controller_path(settings: Settings, override: str | None = None) -> Path:

@@ -1,42 +1,26 @@
 """A conversation: its turns and its folder of attachments and artifacts.
 
-Saved as JSON written atomically (temp file + rename), so a killed process never leaves a torn
-file. The desktop issue moves this into SQLite; the engine only needs `history` and the folders.
+Persisted through `core.store.ConversationStore` (SQLite); the engine only needs `history`, the
+folders and `save`.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-RECORD = "conversation.json"
+if TYPE_CHECKING:
+    from core.store import ConversationStore
 
 
 @dataclass
 class Conversation:
     folder: Path
-    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    turns: list[Any] = field(default_factory=list)  # core.engine.Turn, or dicts from disk
-
-    @classmethod
-    def create(cls, root: Path, conversation_id: str | None = None) -> "Conversation":
-        conversation_id = conversation_id or uuid.uuid4().hex[:12]
-        folder = root / conversation_id
-        folder.mkdir(parents=True, exist_ok=True)
-        return cls(folder, conversation_id)
-
-    @classmethod
-    def open(cls, root: Path, conversation_id: str) -> "Conversation":
-        """The saved conversation with this id, or a new empty one."""
-        conversation = cls.create(root, conversation_id)
-        record = conversation.folder / RECORD
-        if record.exists():
-            conversation.turns = json.loads(record.read_text(encoding="utf-8")).get("turns", [])
-        return conversation
+    id: str
+    title: str = "New conversation"
+    store: "ConversationStore | None" = None
+    turns: list[Any] = field(default_factory=list)  # core.engine.Turn while live, dicts once loaded
 
     def files_dir(self) -> Path:
         path = self.folder / "files"
@@ -48,13 +32,12 @@ class Conversation:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _as_dicts(self) -> list[dict]:
+    def records(self) -> list[dict]:
         return [t if isinstance(t, dict) else t.to_dict() for t in self.turns]
 
     def history(self, exclude=None) -> list[dict]:
         """What the planner sees of earlier turns: request, plan and a one-line result summary."""
-        from core.responder import describe_result  # noqa: avoid an import cycle at module load
-        from core.executor import TaskResult
+        from core.responder import describe_record
 
         history = []
         for turn in self.turns:
@@ -63,17 +46,15 @@ class Conversation:
             data = turn if isinstance(turn, dict) else turn.to_dict()
             if not data.get("plan"):
                 continue
-            results = [TaskResult(r["id"], r["task"], r["model"], r["status"], outputs=r["outputs"],
-                                  error=r["error"]) for r in data.get("results", [])]
             # Results, not the answer: they are what the models said, the answer is a retelling.
-            summary = " | ".join(describe_result(r) for r in results) or data.get("answer", "")
+            summary = " | ".join(describe_record(r) for r in data.get("results", [])) or data.get("answer", "")
             history.append({"request": data["request"], "plan": data["plan"], "summary": summary})
         return history
 
     def known_files(self) -> dict[str, str]:
         """Attachments and artifacts of earlier turns, by base name, that still exist."""
         files: dict[str, str] = {}
-        for data in self._as_dicts():
+        for data in self.records():
             files.update({k: v for k, v in data.get("files", {}).items() if Path(v).is_file()})
             for result in data.get("results", []):
                 for key in ("image", "audio", "video"):
@@ -82,9 +63,11 @@ class Conversation:
                         files[Path(value).name] = value
         return files
 
-    def save(self) -> None:
-        record = self.folder / RECORD
-        temp = record.with_suffix(".tmp")
-        temp.write_text(json.dumps({"id": self.id, "turns": self._as_dicts()}, indent=1, ensure_ascii=False),
-                        encoding="utf-8")
-        os.replace(temp, record)
+    def save(self, turn=None) -> None:
+        """Persist `turn` (default: the latest one)."""
+        if self.store is None or not self.turns:
+            return
+        turn = self.turns[-1] if turn is None else turn
+        index = next(i for i, t in enumerate(self.turns) if t is turn)
+        record = turn if isinstance(turn, dict) else turn.to_dict()
+        self.store.save_turn(self.id, index, record)

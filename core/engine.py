@@ -21,7 +21,7 @@ from core.experts import ExpertProvider
 from core.llm_tasks import run_with_controller
 from core.plan import PlanError, Task
 from core.planner import Planner
-from core.responder import Responder, describe_result
+from core.responder import Responder
 from core.selector import CONTROLLER_MODEL, Selection, Selector
 
 log = logging.getLogger(__name__)
@@ -45,19 +45,6 @@ class Turn:
     status: str = "running"  # "done" | "failed" | "cancelled"
     error: str = ""
     timings: dict[str, float] = field(default_factory=dict)
-
-    def summary(self) -> str:
-        return " | ".join(describe_result(r) for r in self.results)
-
-    def artifacts(self) -> dict[str, str]:
-        """Files this turn produced, by base name, for later turns to refer to."""
-        found = {}
-        for result in self.results:
-            for key in ("image", "audio", "video"):
-                value = result.outputs.get(key)
-                if isinstance(value, str) and Path(value).is_file():
-                    found[Path(value).name] = value
-        return found
 
     def to_dict(self) -> dict:
         return {
@@ -93,6 +80,7 @@ class Engine:
         workdir = conversation.new_turn_dir()
         turn.files = {**conversation.known_files(), **self._attach(files or [], conversation)}
         conversation.turns.append(turn)
+        conversation.save(turn)  # saved as "running": a crash leaves a turn the next start can mark
         try:
             self._stages(turn, conversation, workdir, cancel)
             turn.status = "done"
@@ -104,7 +92,7 @@ class Engine:
             log.exception("run failed")
             turn.status, turn.error = "failed", f"{type(error).__name__}: {error}"
         finally:
-            conversation.save()
+            conversation.save(turn)
         self.bus.emit(RunFinished(status=turn.status, answer=turn.answer, error=turn.error))
         return turn
 

@@ -16,13 +16,17 @@ HIDDEN_KEYS = {"device", "dtype", "inference_s", "load_s"}
 
 
 def describe_result(result: TaskResult) -> str:
-    """One line per task, with the values a person would want quoted back."""
-    head = result.task
-    if result.model:
-        head += f" with {result.model}"
-    if result.status != "done":
-        return f"{head}: {result.status.upper()} - {result.error}"
-    outputs = {k: v for k, v in result.outputs.items() if k not in HIDDEN_KEYS}
+    return describe_record(result.to_dict())
+
+
+def describe_record(record: dict) -> str:
+    """One line per task (a TaskResult's dict), with the values a person would want quoted back."""
+    head = record["task"]
+    if record.get("model"):
+        head += f" with {record['model']}"
+    if record["status"] != "done":
+        return f"{head}: {record['status'].upper()} - {record.get('error', '')}"
+    outputs = {k: v for k, v in record.get("outputs", {}).items() if k not in HIDDEN_KEYS}
     if "text" in outputs:  # the runner's own summary already carries its scores and labels
         outputs = {k: v for k, v in outputs.items() if k in ("text", "image", "audio", "video")}
     shown = {}

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from core.cancel import CancelToken
-from core.conversation import Conversation
+from core.store import ConversationStore
 from core.engine import Engine, InputError
 from core.events import AnswerToken, ModelChosen, PlanReady, RunFinished, StageStarted, TaskFailed
 from tests.fakes import FakeExperts, ScriptedController
@@ -28,7 +28,7 @@ def make_engine(*replies, **functions):
 def test_a_turn_runs_all_four_stages_in_order(tmp_path):
     engine, _, events = make_engine(SIMILARITY_PLAN, "They are similar (0.8).",
                                     sentence_similarity=lambda i, c: {"text": "score 0.8", "score": 0.8})
-    conversation = Conversation.create(tmp_path)
+    conversation = ConversationStore(tmp_path).create()
     turn = engine.ask("How similar are 'a cat' and 'a kitten'?", conversation)
     assert turn.status == "done"
     assert turn.answer == "They are similar (0.8)."
@@ -37,13 +37,13 @@ def test_a_turn_runs_all_four_stages_in_order(tmp_path):
     assert stages == ["planning", "selection", "execution", "response"]
     kinds = [type(e) for e in events]
     assert kinds.index(PlanReady) < kinds.index(ModelChosen) < kinds.index(AnswerToken) < kinds.index(RunFinished)
-    assert Conversation.open(tmp_path, conversation.id).turns[0]["answer"] == "They are similar (0.8)."
+    assert ConversationStore(tmp_path).open(conversation.id).turns[0]["answer"] == "They are similar (0.8)."
 
 
 def test_text_task_without_an_expert_is_done_by_the_controller(tmp_path):
     plan = {"tasks": [{"id": 0, "task": "translation", "dep": [], "args": {"text": "Hello", "language": "German"}}]}
     engine, controller, _ = make_engine(plan, "Hallo", "It says Hallo.")
-    turn = engine.ask("Translate 'Hello' to German", Conversation.create(tmp_path))
+    turn = engine.ask("Translate 'Hello' to German", ConversationStore(tmp_path).create())
     assert turn.selections[0].model == "controller"
     assert turn.results[0].outputs["text"] == "Hallo"
     assert "German" in controller.calls[1][-1]["content"]
@@ -52,7 +52,7 @@ def test_text_task_without_an_expert_is_done_by_the_controller(tmp_path):
 def test_task_with_no_model_fails_with_advice_and_the_answer_says_so(tmp_path):
     plan = {"tasks": [{"id": 0, "task": "text-to-image", "dep": [], "args": {"text": "a boat"}}]}
     engine, controller, _ = make_engine(plan, "I could not draw it.")
-    turn = engine.ask("Draw a boat", Conversation.create(tmp_path))
+    turn = engine.ask("Draw a boat", ConversationStore(tmp_path).create())
     assert turn.status == "done"
     assert turn.results[0].status == "failed"
     assert "install one in the model manager" in turn.results[0].error
@@ -67,7 +67,7 @@ def test_several_candidates_are_chosen_by_the_controller_with_a_reason(tmp_path)
 
     controller = ScriptedController(SIMILARITY_PLAN, {"id": "big/model", "reason": "more accurate"}, "done")
     experts = TwoModels(sentence_similarity=lambda i, c: {"text": "0.9"})
-    turn = Engine(controller, experts).ask("compare 'a' and 'b'", Conversation.create(tmp_path))
+    turn = Engine(controller, experts).ask("compare 'a' and 'b'", ConversationStore(tmp_path).create())
     assert turn.selections[0].model == "big/model"
     assert turn.selections[0].reason == "more accurate"
     assert turn.selections[0].candidates == ["small/model", "big/model"]
@@ -77,7 +77,7 @@ def test_invalid_plan_is_retried_with_the_error_then_fails_clearly(tmp_path):
     cyclic = {"tasks": [{"id": 0, "task": "summarization", "dep": [1], "args": {"text": "<GENERATED>-1"}},
                         {"id": 1, "task": "summarization", "dep": [0], "args": {"text": "<GENERATED>-0"}}]}
     engine, controller, events = make_engine(cyclic, cyclic)
-    conversation = Conversation.create(tmp_path)
+    conversation = ConversationStore(tmp_path).create()
     turn = engine.ask("summarize", conversation)
     assert turn.status == "failed"
     assert "could not make a valid plan" in turn.error
@@ -86,12 +86,12 @@ def test_invalid_plan_is_retried_with_the_error_then_fails_clearly(tmp_path):
     # The conversation is intact and usable afterwards.
     engine2, _, _ = make_engine(SIMILARITY_PLAN, "fine", sentence_similarity=lambda i, c: {"text": "1"})
     assert engine2.ask("again", conversation).status == "done"
-    assert len(Conversation.open(tmp_path, conversation.id).turns) == 2
+    assert len(ConversationStore(tmp_path).open(conversation.id).turns) == 2
 
 
 def test_bad_input_is_refused_with_a_message(tmp_path):
     engine, _, _ = make_engine()
-    conversation = Conversation.create(tmp_path)
+    conversation = ConversationStore(tmp_path).create()
     with pytest.raises(InputError, match="empty"):
         engine.ask("   ", conversation)
     with pytest.raises(InputError, match="not found"):
@@ -108,7 +108,7 @@ def test_attachments_are_copied_into_the_conversation(tmp_path):
     seen = {}
     engine, _, _ = make_engine(plan, "transcribed",
                                automatic_speech_recognition=lambda i, c: seen.update(i) or {"text": "hi"})
-    conversation = Conversation.create(tmp_path / "conv")
+    conversation = ConversationStore(tmp_path / "conv").create()
     engine.ask("transcribe clip.wav", conversation, [source])
     assert seen["audio"].startswith(str(conversation.folder))
     assert open(seen["audio"], "rb").read() == b"RIFF...."
@@ -133,11 +133,11 @@ def test_cancellation_in_each_stage(tmp_path, stage):
     engine = Engine(controller, FakeExperts(sentence_similarity=task))
     events = []
     engine.bus.subscribe(events.append)
-    conversation = Conversation.create(tmp_path)
+    conversation = ConversationStore(tmp_path).create()
     turn = engine.ask("compare 'a' and 'b'", conversation, cancel=cancel)
     assert turn.status == "cancelled"
     assert events[-1].status == "cancelled"
-    assert Conversation.open(tmp_path, conversation.id).turns[0]["status"] == "cancelled"
+    assert ConversationStore(tmp_path).open(conversation.id).turns[0]["status"] == "cancelled"
 
 
 def test_multi_turn_history_reaches_the_planner(tmp_path):
@@ -145,7 +145,7 @@ def test_multi_turn_history_reaches_the_planner(tmp_path):
                         "args": {"text": "score 0.8", "language": "German"}}]}
     engine, controller, _ = make_engine(SIMILARITY_PLAN, "similar", plan2, "Punktzahl 0.8", "done",
                                         sentence_similarity=lambda i, c: {"text": "score 0.8"})
-    conversation = Conversation.create(tmp_path)
+    conversation = ConversationStore(tmp_path).create()
     engine.ask("How similar are 'a cat' and 'a kitten'?", conversation)
     engine.ask("now translate that to German", conversation)
     planning_messages = controller.calls[2]
@@ -153,3 +153,25 @@ def test_multi_turn_history_reaches_the_planner(tmp_path):
     assert "How similar are 'a cat' and 'a kitten'?" in last
     assert "score 0.8" in last
     assert last.endswith("Now: now translate that to German")
+
+
+def test_store_survives_reopen_search_rename_delete_and_interrupted_turns(tmp_path):
+    store = ConversationStore(tmp_path)
+    engine, _, _ = make_engine(SIMILARITY_PLAN, "similar", sentence_similarity=lambda i, c: {"text": "0.8"})
+    first = store.create("Cats")
+    engine.ask("How similar are 'a cat' and 'a kitten'?", first)
+    second = store.create("Other")
+    store.rename(second.id, "Dogs and wolves")
+    # A turn left "running" by a killed process.
+    store.save_turn(second.id, 0, {"request": "draw a wolf", "status": "running", "plan": []})
+
+    reopened = ConversationStore(tmp_path)
+    assert reopened.recover_interrupted() == 1
+    assert reopened.open(second.id).turns[0]["status"] == "interrupted"
+    assert [c.title for c in reopened.list()] == ["Dogs and wolves", "Cats"]
+    assert [c.id for c in reopened.list("kitten")] == [first.id]
+    assert [c.id for c in reopened.list("wolves")] == [second.id]
+    assert reopened.list("100%") == []
+    assert reopened.open(first.id).turns[0]["answer"] == "similar"
+    reopened.delete(first.id)
+    assert reopened.open(first.id) is None and not first.folder.exists()

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from app.wiring import build_app
-from core.conversation import Conversation
+from core.store import ConversationStore
 from core.events import AnswerToken
 from core.settings import Settings
 from tests.conftest import ROOT
@@ -32,7 +32,7 @@ def test_real_turn_runs_minilm_and_streams_an_answer_with_the_score(app, tmp_pat
     tokens = []
     unsubscribe = app.engine.bus.subscribe(lambda e: tokens.append(e.text) if isinstance(e, AnswerToken) else None)
     try:
-        turn = app.engine.ask(SIMILARITY, Conversation.create(tmp_path))
+        turn = app.engine.ask(SIMILARITY, ConversationStore(tmp_path).create())
     finally:
         unsubscribe()
     assert turn.status == "done", turn.error
@@ -44,7 +44,7 @@ def test_real_turn_runs_minilm_and_streams_an_answer_with_the_score(app, tmp_pat
 
 
 def test_real_multi_turn_request_refers_to_the_earlier_result(app, tmp_path):
-    conversation = Conversation.create(tmp_path)
+    conversation = ConversationStore(tmp_path).create()
     first = app.engine.ask(SIMILARITY, conversation)
     assert first.status == "done"
     second = app.engine.ask("Now translate the first sentence into French.", conversation)

@@ -41,7 +41,6 @@ def check_files(paths: list[str]) -> list[Path]:
 
 def cmd_ask(args) -> int:
     from app.wiring import build_app
-    from core.conversation import Conversation
     from core.engine import InputError
     from core.settings import Settings
 
@@ -49,10 +48,11 @@ def cmd_ask(args) -> int:
         raise UsageError("the request is empty: say what you would like done")
     files = check_files(args.file)
     app = build_app(Settings.load(), args.controller)
+    store = app.conversations()
     if args.conversation:
-        conversation = Conversation.open(app.conversations_dir, args.conversation)
+        conversation = store.open_or_create(args.conversation)
     else:
-        conversation = Conversation.create(app.conversations_dir)
+        conversation = store.create(title=args.request[:60])
     if not args.json:
         app.engine.bus.subscribe(TextPrinter())
     try:

@@ -1,0 +1,163 @@
+"""Conversations in SQLite: a schema version with migrations, one transaction per write.
+
+The database holds the record of every turn; each conversation also has a folder for its
+attachments and generated files. WAL mode and a transaction per turn mean a killed process loses
+at most the turn that was running, which `recover_interrupted` marks on the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS = {
+    1: """
+        CREATE TABLE conversations (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        );
+        CREATE TABLE turns (
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            request TEXT NOT NULL,
+            status TEXT NOT NULL,
+            record TEXT NOT NULL,
+            created REAL NOT NULL,
+            PRIMARY KEY (conversation_id, idx)
+        );
+    """,
+}
+
+
+@dataclass(frozen=True)
+class ConversationInfo:
+    id: str
+    title: str
+    created: float
+    updated: float
+    turns: int
+
+
+class ConversationStore:
+    def __init__(self, data_dir: Path) -> None:
+        self.root = Path(data_dir).resolve() / "conversations"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.path = self.root / "conversations.sqlite3"
+        self._lock = threading.Lock()  # one connection shared by the GUI and worker threads
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self):
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path} was written by a newer version (schema {version}); "
+                               "update the app to open it")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self.transaction() as db:
+                # Statement by statement: executescript() would commit mid-transaction.
+                for statement in _split(_MIGRATIONS[target]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {target}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- conversations -------------------------------------------------------------------------
+
+    def create(self, title: str = "New conversation", conversation_id: str | None = None) -> "Conversation":
+        from core.conversation import Conversation
+
+        conversation_id = conversation_id or uuid.uuid4().hex[:12]
+        now = time.time()
+        with self.transaction() as db:
+            db.execute("INSERT INTO conversations VALUES (?, ?, ?, ?)", (conversation_id, title, now, now))
+        return Conversation(self.root / conversation_id, conversation_id, title=title, store=self)
+
+    def open(self, conversation_id: str) -> "Conversation | None":
+        from core.conversation import Conversation
+
+        with self._lock:
+            row = self._db.execute("SELECT title FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+            if row is None:
+                return None
+            records = self._db.execute("SELECT record FROM turns WHERE conversation_id = ? ORDER BY idx",
+                                       (conversation_id,)).fetchall()
+        return Conversation(self.root / conversation_id, conversation_id, title=row[0], store=self,
+                            turns=[json.loads(r[0]) for r in records])
+
+    def open_or_create(self, conversation_id: str) -> "Conversation":
+        return self.open(conversation_id) or self.create(conversation_id=conversation_id)
+
+    def list(self, search: str = "") -> list[ConversationInfo]:
+        """Newest first; `search` matches titles and requests, case-insensitively."""
+        query = """SELECT c.id, c.title, c.created, c.updated, COUNT(t.idx) FROM conversations c
+                   LEFT JOIN turns t ON t.conversation_id = c.id"""
+        params: tuple = ()
+        if search:
+            query += """ WHERE c.title LIKE ? ESCAPE '\\' OR c.id IN
+                         (SELECT conversation_id FROM turns WHERE request LIKE ? ESCAPE '\\')"""
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            params = (pattern, pattern)
+        query += " GROUP BY c.id ORDER BY c.updated DESC"
+        with self._lock:
+            return [ConversationInfo(*row) for row in self._db.execute(query, params).fetchall()]
+
+    def rename(self, conversation_id: str, title: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE conversations SET title = ?, updated = ? WHERE id = ?",
+                       (title.strip() or "Untitled", time.time(), conversation_id))
+
+    def delete(self, conversation_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+        shutil.rmtree(self.root / conversation_id, ignore_errors=True)
+
+    def save_turn(self, conversation_id: str, index: int, record: dict) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO turns VALUES (?, ?, ?, ?, ?, ?)",
+                       (conversation_id, index, record["request"], record["status"],
+                        json.dumps(record, ensure_ascii=False), now))
+            db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
+
+    def recover_interrupted(self) -> int:
+        """Turns left 'running' by a process that died are marked interrupted; returns how many."""
+        with self.transaction() as db:
+            rows = db.execute("SELECT conversation_id, idx, record FROM turns WHERE status = 'running'").fetchall()
+            for conversation_id, idx, record in rows:
+                data = json.loads(record)
+                data["status"], data["error"] = "interrupted", "the app stopped before this turn finished"
+                db.execute("UPDATE turns SET status = 'interrupted', record = ? WHERE conversation_id = ? AND idx = ?",
+                           (json.dumps(data, ensure_ascii=False), conversation_id, idx))
+        return len(rows)
+
+
+def _split(script: str) -> list[str]:
+    return [statement.strip() for statement in script.split(";") if statement.strip()]
