@@ -37,6 +37,7 @@ class InputError(ValueError):
 class Turn:
     request: str
     files: dict[str, str] = field(default_factory=dict)  # name the planner sees -> absolute path
+    attachments: list[str] = field(default_factory=list)  # absolute paths attached to this turn
     plan: list[dict] = field(default_factory=list)
     repairs: list[str] = field(default_factory=list)
     selections: list[Selection] = field(default_factory=list)
@@ -48,7 +49,8 @@ class Turn:
 
     def to_dict(self) -> dict:
         return {
-            "request": self.request, "files": self.files, "plan": self.plan, "repairs": self.repairs,
+            "request": self.request, "files": self.files, "attachments": self.attachments,
+            "plan": self.plan, "repairs": self.repairs,
             "selections": [s.to_dict() for s in self.selections],
             "results": [r.to_dict() for r in self.results],
             "answer": self.answer, "status": self.status, "error": self.error,
@@ -78,7 +80,9 @@ class Engine:
             raise InputError(f"the request is {len(request)} characters long; the limit is {MAX_REQUEST_CHARS}")
         turn = Turn(request)
         workdir = conversation.new_turn_dir()
-        turn.files = {**conversation.known_files(), **self._attach(files or [], conversation)}
+        attached = self._attach(files or [], conversation)
+        turn.files = {**conversation.known_files(), **attached}
+        turn.attachments = list(attached.values())
         conversation.turns.append(turn)
         conversation.save(turn)  # saved as "running": a crash leaves a turn the next start can mark
         try:

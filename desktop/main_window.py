@@ -1,15 +1,121 @@
+"""The main window: conversations on the left, pages (chat, models, settings, log) on the right."""
+
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QMainWindow
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStackedWidget, QToolBar
+
+from core.controller import ControllerError
+from core.settings import Settings
+from core.store import ConversationStore
+from desktop.bridge import RunBridge
+from desktop.chat_page import ChatPage
+from desktop.conversation_list import ConversationList
+from desktop.log_view import LogView, QtLogHandler
+from desktop.settings_page import SettingsPage
+
+log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings | None = None, app_factory=None) -> None:
+        """`app_factory(settings) -> app.wiring.App`; tests pass one with a scripted controller."""
         super().__init__()
+        from app.wiring import build_app
+
+        self.settings = settings or Settings.load()
+        self.app_factory = app_factory or build_app
         self.setWindowTitle("Jarvis Desktop")
-        self.resize(1100, 720)
-        placeholder = QLabel("Local HuggingGPT. Use `python main.py ask \"...\"` until the chat view lands.")
-        placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setCentralWidget(placeholder)
-        self.statusBar().showMessage("Offline")
+        self.resize(1280, 800)
+
+        self.log_handler = QtLogHandler()
+        logging.getLogger().addHandler(self.log_handler)
+        self.store = ConversationStore(self.settings.data_path)
+        interrupted = self.store.recover_interrupted()
+
+        self.conversations = ConversationList(self.store)
+        self.chat = ChatPage(self.store, None)
+        self.settings_page = SettingsPage(self.settings)
+        self.log_view = LogView(self.log_handler)
+        self.pages = QStackedWidget()
+        self.page_index = {}
+        for name, widget in (("Chat", self.chat), ("Settings", self.settings_page), ("Log", self.log_view)):
+            self.page_index[name] = self.pages.addWidget(widget)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.conversations)
+        splitter.addWidget(self.pages)
+        splitter.setSizes([240, 1040])
+        self.setCentralWidget(splitter)
+        self._build_toolbar()
+        self.offline_label = QLabel()
+        self.statusBar().addPermanentWidget(self.offline_label)
+
+        self.conversations.selected.connect(self._open_conversation)
+        self.conversations.deleted.connect(self._conversation_deleted)
+        self.chat.conversation_changed.connect(self.conversations.select)
+        self.settings_page.saved.connect(self.apply_settings)
+        self.bridge: RunBridge | None = None
+        self.apply_settings(self.settings)
+        if interrupted:
+            self.statusBar().showMessage(f"{interrupted} unfinished turn(s) from last time were marked interrupted.")
+
+    def _build_toolbar(self) -> None:
+        toolbar = QToolBar("Pages")
+        toolbar.setMovable(False)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
+        group = QActionGroup(self)
+        self.page_actions = {}
+        for number, name in enumerate(self.page_index, start=1):
+            action = QAction(name, self, checkable=True)
+            action.setShortcut(QKeySequence(f"Ctrl+{number}"))
+            action.triggered.connect(lambda _checked=False, n=name: self.show_page(n))
+            group.addAction(action)
+            toolbar.addAction(action)
+            self.page_actions[name] = action
+        self.page_actions["Chat"].setChecked(True)
+        new_chat = QAction("New chat", self)
+        new_chat.setShortcut(QKeySequence.StandardKey.New)
+        new_chat.triggered.connect(self.conversations.new_chat)
+        self.addAction(new_chat)
+
+    def show_page(self, name: str) -> None:
+        self.pages.setCurrentIndex(self.page_index[name])
+        self.page_actions[name].setChecked(True)
+
+    def _open_conversation(self, conversation_id) -> None:
+        self.chat.open_conversation(conversation_id)
+        self.show_page("Chat")
+
+    def _conversation_deleted(self, conversation_id: str) -> None:
+        if self.chat.conversation is not None and self.chat.conversation.id == conversation_id:
+            self.chat.open_conversation(None)
+
+    def apply_settings(self, settings: Settings) -> None:
+        """(Re)build the engine from settings; a problem is shown, and the window stays usable."""
+        if self.bridge is not None and self.bridge.busy:
+            self.statusBar().showMessage("Settings saved; they apply after the running request.")
+            return
+        self.settings = settings
+        if self.bridge is not None:
+            self.bridge.detach()
+        try:
+            app = self.app_factory(settings)
+        except ControllerError as error:
+            self.bridge = None
+            self.chat.set_bridge(None, f"The assistant cannot start: {error}. Choose a controller model in Settings.")
+            log.error("controller unavailable: %s", error)
+        else:
+            self.app = app
+            self.bridge = RunBridge(app.engine, self)
+            self.chat.set_bridge(self.bridge)
+            self.bridge.warm_up()
+        self.offline_label.setText("Downloads allowed" if settings.allow_downloads else "Offline")
+
+    def closeEvent(self, event) -> None:
+        if self.bridge is not None:
+            self.bridge.cancel()
+        logging.getLogger().removeHandler(self.log_handler)
+        super().closeEvent(event)

@@ -1,18 +1,158 @@
+"""The window, driven as a person would: type, send, watch the graph, stop, reopen, export."""
+
+import subprocess
+import sys
+import threading
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.wiring import build_app
+from core.settings import Settings
 from desktop.main_window import MainWindow
+from tests.fakes import FakeExperts, ScriptedController
+
+SIMILARITY = "How similar are 'A cat sits on the mat.' and 'A kitten rests on the rug.'?"
 
 
-def test_main_window_opens(qtbot):
-    window = MainWindow()
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(data_dir=str(tmp_path / "data"))
+
+
+def open_window(qtbot, settings, factory):
+    window = MainWindow(settings, app_factory=factory)
     qtbot.addWidget(window)
     window.show()
     qtbot.waitExposed(window)
-    assert window.windowTitle() == "Jarvis Desktop"
+    return window
+
+
+def send(qtbot, window, text):
+    window.chat.composer.input.setPlainText(text)
+    with qtbot.waitSignal(window.bridge.finished, timeout=120_000) as finished:
+        qtbot.mouseClick(window.chat.composer.send_button, Qt.MouseButton.LeftButton)
+    return finished.args[0]
+
+
+def test_a_real_request_streams_into_the_chat_and_graph_and_survives_a_restart(qtbot, settings, real_controller):
+    factory = lambda s: build_app(s, controller=real_controller)
+    window = open_window(qtbot, settings, factory)
+    turn = send(qtbot, window, SIMILARITY)
+    assert turn.status == "done", turn.error
+    widget = window.chat.chat.turns[-1]
+    assert widget.answer.text() == turn.answer and turn.answer
+    node = window.chat.graph.nodes[0]
+    assert node.status == "done" and node.model == "sentence-transformers/all-MiniLM-L6-v2"
+    window.chat.show_task(0)
+    assert "similarity score" in window.chat.node_details.toPlainText()
+    widget.toggle.click()
+    assert "sentence-similarity" in widget.details.toPlainText()
+    assert window.conversations.list.count() == 1
+    window.close()
+
+    reopened = open_window(qtbot, settings, factory)
+    assert reopened.conversations.list.count() == 1
+    reopened.conversations.list.setCurrentRow(0)
+    assert [t.answer.text() for t in reopened.chat.chat.turns] == [turn.answer]
+    assert reopened.chat.graph.nodes[0].status == "done"
+
+
+class BlockingController(ScriptedController):
+    """Plans at once, then blocks in the answer until cancelled, like a long generation."""
+
+    def __init__(self, *replies):
+        super().__init__(*replies)
+        self.answering = threading.Event()
+
+    def chat(self, messages, *, schema=None, cancel=None, **kwargs):
+        if schema is None and cancel is not None:
+            self.answering.set()
+            stopped = threading.Event()
+            cancel.on_cancel(stopped.set)
+            stopped.wait(30)
+        return super().chat(messages, schema=schema, cancel=cancel, **kwargs)
+
+
+def fake_factory(controller, **functions):
+    def factory(settings):
+        app = build_app(settings, controller=controller)
+        app.engine.experts = app.engine.selector.experts = FakeExperts(**functions)
+        return app
+    return factory
+
+
+def test_stop_cancels_at_once_and_the_window_stays_usable(qtbot, settings):
+    plan = {"tasks": [{"id": 0, "task": "sentence-similarity", "dep": [], "args": {"text": "a", "text2": "b"}}]}
+    controller = BlockingController(plan)
+    window = open_window(qtbot, settings, fake_factory(controller, sentence_similarity=lambda i, c: {"text": "0.5"}))
+    window.chat.composer.input.setPlainText("compare 'a' and 'b'")
+    qtbot.mouseClick(window.chat.composer.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(controller.answering.is_set, timeout=10_000)
+    assert window.chat.composer.send_button.text() == "Stop"
+    with qtbot.waitSignal(window.bridge.finished, timeout=5_000) as finished:
+        qtbot.mouseClick(window.chat.composer.send_button, Qt.MouseButton.LeftButton)
+    assert finished.args[0].status == "cancelled"
+    qtbot.waitUntil(lambda: window.chat.composer.send_button.text() == "Send", timeout=5_000)
+    assert "Cancelled" in window.chat.chat.turns[-1].status.text()
+
+
+def test_failed_task_and_attachment_show_in_plain_words(qtbot, settings, tmp_path):
+    from PIL import Image
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (24, 16), "red").save(photo)
+    plan = {"tasks": [{"id": 0, "task": "image-classification", "dep": [], "args": {"image": "photo.png"}},
+                      {"id": 1, "task": "text-to-speech", "dep": [0], "args": {"text": "<GENERATED>-0"}}]}
+
+    def broken(inputs, cancel):
+        raise RuntimeError("the model file is corrupt")
+
+    window = open_window(qtbot, settings, fake_factory(ScriptedController(plan, "It failed."),
+                                                       image_classification=broken))
+    window.chat.composer.attach(photo)
+    assert window.chat.composer.attachments == [photo]
+    turn = send(qtbot, window, "what is in photo.png? say it aloud")
+    assert [r.status for r in turn.results] == ["failed", "skipped"]
+    widget = window.chat.chat.turns[-1]
+    assert "did not complete" in widget.status.text()
+    assert window.chat.graph.nodes[0].status == "failed" and window.chat.graph.nodes[1].status == "skipped"
+    assert window.chat.composer.attachments == []
+
+
+def test_conversations_rename_search_export_delete(qtbot, settings, tmp_path):
+    plan = {"tasks": [{"id": 0, "task": "sentence-similarity", "dep": [], "args": {"text": "a", "text2": "b"}}]}
+    window = open_window(qtbot, settings, fake_factory(ScriptedController(plan, "Similar: 0.9."),
+                                                       sentence_similarity=lambda i, c: {"text": "0.9"}))
+    send(qtbot, window, "compare 'a' and 'b'")
+    conversation_id = window.conversations.current_id()
+    window.conversations.rename(conversation_id, "Letters")
+    assert window.conversations.list.item(0).text().startswith("Letters")
+    window.conversations.search.setText("nothing like this")
+    assert window.conversations.list.count() == 0
+    window.conversations.search.setText("compare")
+    assert window.conversations.list.count() == 1
+    html_path = window.conversations.export(conversation_id, "html", str(tmp_path / "out.html"))
+    assert "Similar: 0.9." in open(html_path, encoding="utf-8").read()
+    md_path = window.conversations.export(conversation_id, "md", str(tmp_path / "out.md"))
+    assert "**You:** compare 'a' and 'b'" in open(md_path, encoding="utf-8").read()
+    window.conversations.delete(conversation_id, confirm=False)
+    assert window.conversations.list.count() == 0 and window.chat.chat.turns == []
+
+
+def test_settings_are_saved_and_a_bad_controller_is_explained(qtbot, settings, tmp_path):
+    window = open_window(qtbot, settings, build_app)
+    window.show_page("Settings")
+    window.settings_page.controller_path.setText(str(tmp_path / "missing.gguf"))
+    window.settings_page.n_ctx.setValue(2048)
+    window.settings_page.save_button.click()
+    assert Settings.load().n_ctx == 2048
+    assert window.bridge is None
+    assert "controller model not found" in window.chat.banner.text()
+    assert not window.chat.composer.isEnabled()
 
 
 def test_desktop_start_up_path_imports_no_heavy_library():
-    import subprocess
-    import sys
-
     code = ("import sys, desktop.app, desktop.main_window, main; "
             "print(sorted(m for m in ('torch', 'transformers', 'diffusers', 'llama_cpp') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

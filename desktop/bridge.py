@@ -1,0 +1,81 @@
+"""The thin bridge between the engine and the widgets.
+
+The engine runs a turn on a worker thread and emits events from whatever thread it is on; the
+bridge re-emits them as Qt signals, which Qt queues onto the GUI thread. Widgets never call the
+engine directly and the engine never touches a widget.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from core.cancel import CancelToken
+from core.conversation import Conversation
+from core.engine import Engine, InputError
+
+log = logging.getLogger(__name__)
+
+
+class RunBridge(QObject):
+    event = Signal(object)  # core.events.Event, delivered on the GUI thread
+    finished = Signal(object)  # core.engine.Turn
+    refused = Signal(str)  # bad input: nothing ran
+    busy_changed = Signal(bool)
+
+    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self._unsubscribe = engine.bus.subscribe(self.event.emit)
+        self._cancel: CancelToken | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def ask(self, request: str, conversation: Conversation, files: list[Path]) -> bool:
+        if self.busy:
+            return False
+        self._cancel = CancelToken()
+        self._thread = threading.Thread(target=self._work, args=(request, conversation, files, self._cancel),
+                                        name="engine-turn", daemon=True)
+        self.busy_changed.emit(True)
+        self._thread.start()
+        return True
+
+    def cancel(self) -> None:
+        if self._cancel is not None:
+            self._cancel.cancel()
+
+    def _work(self, request, conversation, files, cancel) -> None:
+        try:
+            turn = self.engine.ask(request, conversation, files, cancel)
+        except InputError as error:
+            self.refused.emit(str(error))
+        except Exception as error:  # the engine reports failures in the turn; this is a last resort
+            log.exception("turn crashed")
+            self.refused.emit(f"{type(error).__name__}: {error}")
+        else:
+            self.finished.emit(turn)
+        finally:
+            self.busy_changed.emit(False)
+
+    def warm_up(self) -> None:
+        """Load the controller in the background so the first request does not pay for it."""
+        load = getattr(self.engine.controller, "load", None)
+        if load is not None:
+            threading.Thread(target=self._warm, args=(load,), name="controller-load", daemon=True).start()
+
+    @staticmethod
+    def _warm(load) -> None:
+        try:
+            load()
+        except Exception:
+            log.exception("the controller could not be loaded")
+
+    def detach(self) -> None:
+        self._unsubscribe()

@@ -1,0 +1,165 @@
+"""The chat page: conversation, composer, and the live task graph with per-task details."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QSplitter, QTextBrowser, QVBoxLayout, QWidget
+
+from core.conversation import Conversation
+from core.events import Event, TaskDone, TaskFailed
+from core.store import ConversationStore
+from desktop.bridge import RunBridge
+from desktop.chat_view import ChatView, TurnWidget
+from desktop.composer import Composer
+from desktop.graph_view import TaskGraphView
+
+
+class ChatPage(QWidget):
+    conversation_changed = Signal(str)  # id of a conversation that was created or gained a turn
+
+    def __init__(self, store: ConversationStore, bridge: RunBridge | None, parent=None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.store = store
+        self.bridge = bridge
+        self.conversation: Conversation | None = None
+        self.live_turn: TurnWidget | None = None
+        self._task_records: dict[int, dict] = {}
+
+        self.chat = ChatView()
+        self.composer = Composer()
+        self.graph = TaskGraphView()
+        self.node_details = QTextBrowser()
+        self.node_details.setPlaceholderText("Click a task in the graph to see its inputs and outputs.")
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background: #fff8e1; padding: 6px; border-radius: 4px;")
+        self.banner.setVisible(False)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.banner)
+        left_layout.addWidget(self.chat, 1)
+        left_layout.addWidget(self.composer)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.graph)
+        right.addWidget(self.node_details)
+        right.setSizes([400, 200])
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setSizes([700, 380])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+        self.composer.send_requested.connect(self.send)
+        self.composer.stop_requested.connect(self.stop)
+        self.graph.task_clicked.connect(self.show_task)
+        self.set_bridge(bridge)
+
+    def set_bridge(self, bridge: RunBridge | None, problem: str = "") -> None:
+        """Attach the engine (or explain why there is none: the chat stays readable)."""
+        self.bridge = bridge
+        if bridge is not None:
+            bridge.event.connect(self._on_event)
+            bridge.finished.connect(self._on_finished)
+            bridge.refused.connect(self._on_refused)
+            bridge.busy_changed.connect(self.composer.set_busy)
+        self.composer.setEnabled(bridge is not None)
+        self.banner.setText(problem)
+        self.banner.setVisible(bool(problem))
+
+    # -- conversations -----------------------------------------------------------------------------
+
+    def open_conversation(self, conversation_id: str | None) -> None:
+        if self.bridge is not None and self.bridge.busy:
+            return  # the running turn keeps its conversation; switching waits until it ends
+        self.conversation = self.store.open(conversation_id) if conversation_id else None
+        self.chat.load(self.conversation.records() if self.conversation else [])
+        records = self.conversation.records() if self.conversation else []
+        if records:
+            self._show_record_graph(records[-1])
+        else:
+            self.graph.show_message("The plan appears here while a request runs.")
+        self.node_details.clear()
+
+    # -- running -------------------------------------------------------------------------------
+
+    def send(self, text: str, attachments: list[Path]) -> None:
+        if self.bridge is None or self.bridge.busy:
+            return
+        if self.conversation is None:
+            self.conversation = self.store.create(title=text[:60])
+        self._task_records = {}
+        self.graph.show_message("Planning...")
+        self.node_details.clear()
+        self.live_turn = self.chat.add_turn(text, [str(p) for p in attachments])
+        self.bridge.ask(text, self.conversation, attachments)
+        self.conversation_changed.emit(self.conversation.id)
+
+    def stop(self) -> None:
+        if self.bridge is not None:
+            self.bridge.cancel()
+
+    def _on_event(self, event: Event) -> None:
+        if self.live_turn is not None:
+            self.live_turn.apply(event)
+        self.graph.apply(event)
+        if isinstance(event, TaskDone):
+            self._task_records[event.task_id] = event.result
+        elif isinstance(event, TaskFailed):
+            self._task_records[event.task_id] = {"id": event.task_id, "status": "failed", "error": event.error}
+
+    def _on_finished(self, turn) -> None:
+        record = turn.to_dict()
+        if self.live_turn is not None:
+            self.live_turn.set_record(record)
+            self.live_turn = None
+        self._show_record_graph(record)
+        if self.conversation is not None:
+            self.conversation_changed.emit(self.conversation.id)
+
+    def _on_refused(self, message: str) -> None:
+        if self.live_turn is not None:
+            self.live_turn.show_refusal(message)
+            self.live_turn = None
+        self.graph.show_message(message)
+
+    def _show_record_graph(self, record: dict) -> None:
+        self.graph.show_record(record)
+        self._task_records = {r["id"]: r for r in record.get("results", [])}
+
+    def show_task(self, task_id: int) -> None:
+        record = self._task_records.get(task_id)
+        if record is None:
+            self.node_details.setPlainText(f"Task {task_id} has not finished yet.")
+            return
+        esc = html.escape
+        rows = [f"<h3>Task {task_id}: {esc(str(record.get('task', '')))}</h3>",
+                f"<p>Model: {esc(str(record.get('model', '')))}<br>Status: {esc(str(record.get('status', '')))}"
+                f"{'<br>Error: ' + esc(record['error']) if record.get('error') else ''}<br>"
+                f"Time: {record.get('seconds', 0):.2f} s</p>"]
+        for title, values in (("Inputs", record.get("inputs", {})), ("Outputs", record.get("outputs", {}))):
+            rows.append(f"<p><b>{title}</b></p><ul>")
+            for key, value in values.items():
+                text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+                if key in ("image",) and Path(str(value)).is_file():
+                    rows.append(f"<li>{esc(key)}: <img src='{esc(str(value))}' width='160'></li>")
+                else:
+                    rows.append(f"<li>{esc(key)}: {esc(text[:500])}</li>")
+            rows.append("</ul>")
+        self.node_details.setHtml("".join(rows))
+
+    # -- drag and drop anywhere on the page ------------------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:
+        self.composer.dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:
+        self.composer.dropEvent(event)

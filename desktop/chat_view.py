@@ -1,0 +1,166 @@
+"""The conversation: one TurnWidget per request, the answer streaming into the latest one."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QScrollArea, QTextBrowser, QToolButton, QVBoxLayout,
+                               QWidget)
+
+from core.events import AnswerToken, Event, ModelChosen, PlanReady, StageStarted, TaskDone, TaskFailed
+from core.export import details_html, turn_media
+from core.plan import modality_of_path
+from desktop.media import media_widget
+
+STAGE_TEXT = {"planning": "Planning...", "selection": "Choosing models...", "execution": "Running tasks...",
+              "response": "Writing the answer..."}
+
+
+def _bubble(colour: str) -> QFrame:
+    frame = QFrame()
+    frame.setStyleSheet(f"QFrame#bubble {{ background: {colour}; border-radius: 10px; }}")
+    frame.setObjectName("bubble")
+    return frame
+
+
+def _text_label(text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+class TurnWidget(QWidget):
+    """A request and its answer, with media and an expandable record of plan, models and tasks."""
+
+    def __init__(self, request: str, attachments: list[str], parent=None) -> None:
+        super().__init__(parent)
+        self.record: dict | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 8)
+
+        user = _bubble("#e3f2fd")
+        user_layout = QVBoxLayout(user)
+        user_layout.addWidget(_text_label(request))
+        if attachments:
+            row = QHBoxLayout()
+            for path in attachments:
+                row.addWidget(media_widget(modality_of_path(path) or "file", path))
+            row.addStretch(1)
+            user_layout.addLayout(row)
+        layout.addWidget(user)
+
+        self.assistant = _bubble("#f5f5f5")
+        assistant_layout = QVBoxLayout(self.assistant)
+        self.status = QLabel("Planning...")
+        self.status.setStyleSheet("color: #607d8b;")
+        self.answer = _text_label()
+        self.media = QVBoxLayout()
+        self.toggle = QToolButton()
+        self.toggle.setText("Show plan and models")
+        self.toggle.setCheckable(True)
+        self.toggle.toggled.connect(self._toggle_details)
+        self.details = QTextBrowser()
+        self.details.setOpenExternalLinks(False)
+        self.details.setVisible(False)
+        self.details.setMinimumHeight(160)
+        assistant_layout.addWidget(self.status)
+        assistant_layout.addWidget(self.answer)
+        assistant_layout.addLayout(self.media)
+        assistant_layout.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        assistant_layout.addWidget(self.details)
+        layout.addWidget(self.assistant)
+        self._live_lines: list[str] = []
+
+    # -- live updates ----------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        if isinstance(event, StageStarted):
+            self.status.setText(STAGE_TEXT.get(event.stage, event.stage))
+        elif isinstance(event, PlanReady):
+            self._live_lines.append("Plan: " + ", ".join(f"{t['id']} {t['task']}" for t in event.plan))
+        elif isinstance(event, ModelChosen):
+            self._live_lines.append(f"Task {event.task_id}: {event.model or 'no model'} ({event.reason})")
+        elif isinstance(event, TaskDone):
+            self._live_lines.append(f"Task {event.task_id} done in {event.result['seconds']:.2f} s")
+        elif isinstance(event, TaskFailed):
+            self._live_lines.append(f"Task {event.task_id}: {event.error}")
+        elif isinstance(event, AnswerToken):
+            self.answer.setText(self.answer.text() + event.text)
+        if self._live_lines and self.details.isVisible():
+            self.details.setPlainText("\n".join(self._live_lines))
+
+    def set_record(self, record: dict) -> None:
+        """Show a finished (or loaded) turn in full."""
+        self.record = record
+        status = record.get("status", "")
+        if status == "done":
+            failed = [r for r in record.get("results", []) if r["status"] != "done"]
+            self.status.setText(f"{len(failed)} of {len(record.get('results', []))} tasks did not complete"
+                                if failed else "")
+        else:
+            self.status.setText(f"{status.capitalize()}: {record.get('error', '')}")
+            self.status.setStyleSheet("color: #c62828;")
+        self.status.setVisible(bool(self.status.text()))
+        self.answer.setText(record.get("answer", ""))
+        self.answer.setVisible(bool(record.get("answer")))
+        while self.media.count():
+            item = self.media.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        for kind, path in turn_media(record):
+            self.media.addWidget(media_widget(kind, path), 0, Qt.AlignmentFlag.AlignLeft)
+        self.toggle.setVisible(bool(record.get("plan")))
+        if self.details.isVisible():
+            self.details.setHtml(details_html(record))
+
+    def show_refusal(self, message: str) -> None:
+        self.status.setText(message)
+        self.status.setStyleSheet("color: #c62828;")
+
+    def _toggle_details(self, shown: bool) -> None:
+        self.toggle.setText("Hide plan and models" if shown else "Show plan and models")
+        if self.record is not None:
+            self.details.setHtml(details_html(self.record))
+        else:
+            self.details.setPlainText("\n".join(self._live_lines))
+        self.details.setVisible(shown)
+
+
+class ChatView(QScrollArea):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self._inner = QWidget()
+        self._layout = QVBoxLayout(self._inner)
+        self._layout.addStretch(1)
+        self.setWidget(self._inner)
+        self.turns: list[TurnWidget] = []
+        self.verticalScrollBar().rangeChanged.connect(self._stick_to_bottom)
+        self._follow = True
+
+    def clear(self) -> None:
+        for turn in self.turns:
+            turn.deleteLater()
+        self.turns = []
+
+    def add_turn(self, request: str, attachments: list[str], record: dict | None = None) -> TurnWidget:
+        turn = TurnWidget(request, attachments)
+        self._layout.insertWidget(self._layout.count() - 1, turn)
+        self.turns.append(turn)
+        if record is not None:
+            turn.set_record(record)
+        self._follow = True
+        QTimer.singleShot(0, self._scroll_to_end)
+        return turn
+
+    def load(self, records: list[dict]) -> None:
+        self.clear()
+        for record in records:
+            self.add_turn(record["request"], record.get("attachments", []), record)
+
+    def _stick_to_bottom(self, _minimum: int, maximum: int) -> None:
+        if self._follow:
+            self.verticalScrollBar().setValue(maximum)
+
+    def _scroll_to_end(self) -> None:
+        self.verticalScrollBar().setValue(self.verticalScrollBar().maximum())
