@@ -6,6 +6,17 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
+# Qt's multimedia (inline audio in the chat) needs the PulseAudio client library from the system.
+if ! ldconfig -p 2>/dev/null | grep -q "libpulse.so.0"; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "[setup] installing libpulse0 (system library for audio playback)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -qq libpulse0 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq libpulse0 >/dev/null; }
+    else
+        echo "[setup] note: install your distribution's libpulse0 (PulseAudio client) for audio playback in the chat"
+    fi
+fi
+
 python="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
     echo "[setup] creating .venv"

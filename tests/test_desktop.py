@@ -157,3 +157,20 @@ def test_desktop_start_up_path_imports_no_heavy_library():
             "print(sorted(m for m in ('torch', 'transformers', 'diffusers', 'llama_cpp') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_audio_plays_inline_to_the_end(qtbot, tmp_path):
+    import numpy as np
+    import soundfile
+    from PySide6.QtMultimedia import QMediaPlayer
+
+    from desktop.media import AudioPlayer
+
+    path = tmp_path / "tone.wav"
+    soundfile.write(path, (0.2 * np.sin(np.linspace(0, 440 * 2 * np.pi * 0.3, 4800))).astype("float32"), 16000)
+    player = AudioPlayer(str(path))
+    qtbot.addWidget(player)
+    assert player.player is not None, "QtMultimedia is missing: audio would not play inline"
+    with qtbot.waitSignal(player.player.mediaStatusChanged, timeout=10_000,
+                          check_params_cb=lambda status: status == QMediaPlayer.MediaStatus.EndOfMedia):
+        player.button.click()
