@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import sys
 
+from core import netguard
 from core.offline import enforce_offline_env
 
 
 def main(argv: list[str]) -> int:
     enforce_offline_env()
+    netguard.install()  # from here on, only loopback (or a download the person starts) is reachable
     if not argv:
         from desktop.app import run_desktop
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStackedWidget, QToolBar
 
+from core import netguard
 from core.controller import ControllerError
 from core.settings import Settings
 from core.store import ConversationStore
@@ -18,6 +19,10 @@ from desktop.log_view import LogView, QtLogHandler
 from desktop.settings_page import SettingsPage
 
 log = logging.getLogger(__name__)
+
+
+class _BlockedSignal(QObject):
+    blocked = Signal(object)  # netguard.BlockedAttempt, from whatever thread tried to connect
 
 
 class MainWindow(QMainWindow):
@@ -52,6 +57,9 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self.offline_label = QLabel()
         self.statusBar().addPermanentWidget(self.offline_label)
+        self._blocked_signal = _BlockedSignal(self)
+        self._blocked_signal.blocked.connect(self._show_network_state)
+        self._stop_listening = netguard.on_blocked(self._blocked_signal.blocked.emit)
 
         self.conversations.selected.connect(self._open_conversation)
         self.conversations.deleted.connect(self._conversation_deleted)
@@ -112,10 +120,22 @@ class MainWindow(QMainWindow):
             self.bridge = RunBridge(app.engine, self)
             self.chat.set_bridge(self.bridge)
             self.bridge.warm_up()
-        self.offline_label.setText("Downloads allowed" if settings.allow_downloads else "Offline")
+        self._show_network_state()
+
+    def _show_network_state(self, _attempt=None) -> None:
+        """'Offline', and how many connection attempts the guard stopped (details in the tooltip)."""
+        attempts = netguard.blocked_attempts()
+        text = "Downloads allowed" if self.settings.allow_downloads else "Offline"
+        if attempts:
+            text += f" · {len(attempts)} connection attempt{'s' if len(attempts) != 1 else ''} blocked"
+            self.offline_label.setStyleSheet("color: #c62828;")
+        self.offline_label.setText(text)
+        self.offline_label.setToolTip("\n".join(f"{a.host}:{a.port} from {a.caller}" for a in attempts[-20:])
+                                      or "No network connection was attempted.")
 
     def closeEvent(self, event) -> None:
         if self.bridge is not None:
             self.bridge.cancel()
         logging.getLogger().removeHandler(self.log_handler)
+        self._stop_listening()
         super().closeEvent(event)

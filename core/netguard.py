@@ -1,0 +1,170 @@
+"""The offline guarantee, enforced inside the process.
+
+`install()` wraps Python's socket layer: a connection (or a name lookup) to anything but loopback
+or a Unix socket is refused with `NetworkBlocked` and recorded, unless a download the person
+started has opened an `allowing(host)` window for that one host. Every front end reads
+`blocked_attempts()` to show what was stopped.
+
+What this cannot see: native libraries that open sockets in C without Python (none of the ones
+used here do for local inference); the model download is the only code that asks for a window.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import threading
+import time
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", ""}
+
+
+class NetworkBlocked(ConnectionRefusedError):
+    """A connection the offline guarantee does not allow."""
+
+
+@dataclass(frozen=True)
+class BlockedAttempt:
+    host: str
+    port: int | None
+    at: float
+    caller: str  # the innermost frame outside the socket layer, to find the culprit
+
+
+_lock = threading.Lock()
+_attempts: list[BlockedAttempt] = []
+_allowed_hosts: dict[str, int] = {}  # host -> number of open allowing() windows
+_listeners: list[Callable[[BlockedAttempt], None]] = []
+_originals: dict[str, object] = {}
+
+
+def is_local(host: str) -> bool:
+    host = (host or "").strip("[]").lower()
+    if host in LOCAL_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _permitted(host: str) -> bool:
+    if is_local(host):
+        return True
+    with _lock:
+        return _allowed_hosts.get(host.lower(), 0) > 0
+
+
+def _record(host: str, port) -> None:
+    frames = [f for f in traceback.extract_stack()
+              if not f.filename.endswith(("netguard.py", "socket.py"))]
+    caller = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    attempt = BlockedAttempt(host, port if isinstance(port, int) else None, time.time(), caller)
+    with _lock:
+        _attempts.append(attempt)
+        listeners = list(_listeners)
+    log.warning("blocked a network connection to %s:%s from %s (offline mode)", host, port, caller)
+    for listener in listeners:
+        try:
+            listener(attempt)
+        except Exception:
+            log.exception("netguard listener failed")
+
+
+def _check(address, family=None) -> None:
+    if family == getattr(socket, "AF_UNIX", None) or isinstance(address, (str, bytes)):
+        return  # Unix domain sockets never leave the machine
+    if not isinstance(address, tuple) or not address:
+        return
+    host, port = str(address[0]), address[1] if len(address) > 1 else None
+    if not _permitted(host):
+        _record(host, port)
+        raise NetworkBlocked(f"network access to {host} is blocked: the app is offline")
+
+
+def install() -> None:
+    """Idempotent. Call early, before anything may open a connection."""
+    with _lock:
+        if _originals:
+            return
+        _originals.update(connect=socket.socket.connect, connect_ex=socket.socket.connect_ex,
+                          getaddrinfo=socket.getaddrinfo)
+    original_connect, original_connect_ex = _originals["connect"], _originals["connect_ex"]
+    original_getaddrinfo = _originals["getaddrinfo"]
+
+    def connect(self, address):
+        _check(address, self.family)
+        return original_connect(self, address)
+
+    def connect_ex(self, address):
+        _check(address, self.family)
+        return original_connect_ex(self, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        # A name lookup would ask a DNS server on the network before any connect: refuse it too.
+        name = host.decode() if isinstance(host, bytes) else str(host or "")
+        if not _permitted(name):
+            _record(name, args[0] if args else None)
+            raise NetworkBlocked(f"network access to {name} is blocked: the app is offline")
+        return original_getaddrinfo(host, *args, **kwargs)
+
+    socket.socket.connect = connect
+    socket.socket.connect_ex = connect_ex
+    socket.getaddrinfo = getaddrinfo
+
+
+def uninstall() -> None:
+    with _lock:
+        if not _originals:
+            return
+        socket.socket.connect = _originals.pop("connect")
+        socket.socket.connect_ex = _originals.pop("connect_ex")
+        socket.getaddrinfo = _originals.pop("getaddrinfo")
+
+
+def installed() -> bool:
+    return bool(_originals)
+
+
+@contextmanager
+def allowing(host: str):
+    """Open the guard for one host while a person-started download runs."""
+    host = host.lower()
+    with _lock:
+        _allowed_hosts[host] = _allowed_hosts.get(host, 0) + 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _allowed_hosts[host] -= 1
+            if not _allowed_hosts[host]:
+                del _allowed_hosts[host]
+
+
+def blocked_attempts() -> list[BlockedAttempt]:
+    with _lock:
+        return list(_attempts)
+
+
+def clear_attempts() -> None:
+    with _lock:
+        _attempts.clear()
+
+
+def on_blocked(listener: Callable[[BlockedAttempt], None]) -> Callable[[], None]:
+    with _lock:
+        _listeners.append(listener)
+
+    def remove() -> None:
+        with _lock:
+            if listener in _listeners:
+                _listeners.remove(listener)
+
+    return remove

@@ -1,0 +1,96 @@
+"""The offline guarantee, shown rather than claimed.
+
+Under the product's guard sits a test tripwire in place of the real socket functions: if the
+guard ever let a non-loopback connection or lookup through, the tripwire fails the test before
+any packet could leave the machine.
+"""
+
+import socket
+
+import pytest
+
+from app.wiring import build_app
+from core import netguard
+from core.settings import Settings
+from core.store import ConversationStore
+from models.store import LocalStore
+
+LEAKS = []
+
+
+def _tripwire(original, address_of):
+    def guarded(*args, **kwargs):
+        host = address_of(*args, **kwargs)
+        if host is not None and not netguard.is_local(host):
+            LEAKS.append(host)
+            raise AssertionError(f"a connection to {host} got past the guard")
+        return original(*args, **kwargs)
+    return guarded
+
+
+def _host_of_address(sock, address, *rest):
+    return str(address[0]) if isinstance(address, tuple) else None
+
+
+@pytest.fixture
+def guard(monkeypatch):
+    LEAKS.clear()
+    monkeypatch.setattr(socket.socket, "connect", _tripwire(socket.socket.connect, _host_of_address))
+    monkeypatch.setattr(socket.socket, "connect_ex", _tripwire(socket.socket.connect_ex, _host_of_address))
+    monkeypatch.setattr(socket, "getaddrinfo", _tripwire(socket.getaddrinfo, lambda host, *a, **k: str(host or "")))
+    netguard.install()
+    netguard.clear_attempts()
+    yield netguard
+    netguard.uninstall()
+    netguard.clear_attempts()
+    assert LEAKS == []
+
+
+def test_start_up_listing_and_a_full_ask_open_no_outside_connection(guard, qtbot, tmp_path, real_controller):
+    from desktop.main_window import MainWindow
+
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    window = MainWindow(settings, app_factory=lambda s: build_app(s, controller=real_controller))
+    qtbot.addWidget(window)
+    window.show()
+    assert LocalStore(settings.data_path).list()
+    app = build_app(settings, controller=real_controller)
+    turn = app.engine.ask("How similar are 'A cat sits on the mat.' and 'A kitten rests on the rug.'?",
+                          ConversationStore(settings.data_path).create())
+    assert turn.status == "done" and turn.results[0].outputs["score"] > 0.5
+    assert guard.blocked_attempts() == []
+    assert window.offline_label.text() == "Offline"
+
+
+def test_a_blocked_attempt_is_refused_recorded_and_shown(guard, qtbot, tmp_path):
+    from desktop.main_window import MainWindow
+
+    window = MainWindow(Settings(data_dir=str(tmp_path / "data")), app_factory=build_app)
+    qtbot.addWidget(window)
+    with pytest.raises(netguard.NetworkBlocked):
+        socket.create_connection(("203.0.113.7", 443), timeout=1)  # TEST-NET-3: never routed
+    with pytest.raises(netguard.NetworkBlocked):
+        socket.getaddrinfo("telemetry.example.com", 443)
+    attempts = guard.blocked_attempts()
+    assert [(a.host, a.port) for a in attempts] == [("203.0.113.7", 443), ("telemetry.example.com", 443)]
+    assert all("test_offline.py" in a.caller for a in attempts)
+    qtbot.waitUntil(lambda: "2 connection attempts blocked" in window.offline_label.text(), timeout=5000)
+    assert "203.0.113.7" in window.offline_label.toolTip()
+
+
+def test_loopback_is_allowed_and_a_download_window_opens_one_host_only(guard):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    client = socket.create_connection(server.getsockname(), timeout=5)
+    client.close()
+    server.close()
+    assert guard.blocked_attempts() == []
+    with guard.allowing("mirror.example.org"):
+        with pytest.raises(AssertionError, match="got past the guard"):  # reached the tripwire: allowed
+            socket.getaddrinfo("mirror.example.org", 443)
+        with pytest.raises(netguard.NetworkBlocked):
+            socket.getaddrinfo("other.example.org", 443)
+    LEAKS.clear()  # the tripwire hit above was the point of the test
+    with pytest.raises(netguard.NetworkBlocked):
+        socket.getaddrinfo("mirror.example.org", 443)
