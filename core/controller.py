@@ -11,7 +11,9 @@ import logging
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -52,6 +54,8 @@ class ChatResult:
     finish_reason: str  # "stop" | "length"
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    first_token_s: float = 0.0
+    seconds: float = 0.0
 
     def json(self):
         if self.finish_reason == "length":
@@ -66,9 +70,9 @@ class Controller(Protocol):
     name: str
 
     def chat(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 512,
-             on_token: Callable[[str], None] | None = None,
-             cancel: CancelToken | None = None) -> ChatResult:
-        ...
+             on_token: Callable[[str], None] | None = None, cancel: CancelToken | None = None,
+             stage: str = "general") -> ChatResult:
+        """`stage` names the prompt family, so a backend can keep a warm prefix per stage."""
 
 
 def check_gguf(path: Path) -> None:
@@ -96,53 +100,88 @@ class LlamaSettings:
 
 
 class LlamaController:
-    """llama-cpp-python behind the Controller interface. Loads lazily, on first use."""
+    """llama-cpp-python behind the Controller interface. Loads lazily, on first use.
+
+    Prompt caching: llama.cpp reuses the evaluated state of the longest common token prefix of
+    consecutive prompts. Stages have different fixed prefixes (planning instructions and task
+    list; answer instructions), so each stage that asks for it gets its own context, and a request
+    pays only for the tokens after its stage's prefix. On CPU the contexts share the weights
+    through the memory-mapped file; when llama.cpp offloads to a GPU, every context would copy
+    the weights into VRAM, so there is one context for all stages.
+    """
+
+    PLANNING = "planning"
+    GENERAL = "general"
 
     def __init__(self, settings: LlamaSettings) -> None:
         check_gguf(settings.path)
         self.settings = settings
         self.name = settings.path.name
-        self._llama = None
-        self._lock = threading.Lock()  # one generation at a time: a llama context is not thread-safe
+        self._contexts: dict[str, object] = {}
+        self._lock = threading.Lock()  # one generation at a time: contexts share threads and weights
 
-    def load(self):
-        if self._llama is None:
-            try:
-                from llama_cpp import Llama
-            except ImportError as error:  # pragma: no cover - set-up installs it
-                raise ControllerError("llama-cpp-python is not installed; run the set-up script") from error
-            try:
-                self._llama = Llama(
-                    model_path=str(self.settings.path),
-                    n_ctx=self.settings.n_ctx,
-                    n_threads=self.settings.n_threads or max(1, os.cpu_count() or 1),
-                    n_gpu_layers=self.settings.n_gpu_layers,
-                    seed=self.settings.seed,
-                    verbose=False,
-                )
-            except (ValueError, RuntimeError) as error:
-                raise ControllerError(f"llama.cpp could not load {self.settings.path.name}: {error}") from error
-        return self._llama
+    def load(self, stage: str = GENERAL):
+        key = self._context_key(stage)
+        if key not in self._contexts:
+            self._contexts[key] = self._new_context()
+        return self._contexts[key]
 
-    def chat(self, messages, *, schema=None, max_tokens=512, on_token=None, cancel=None) -> ChatResult:
+    def _context_key(self, stage: str) -> str:
+        if stage == self.GENERAL or self._gpu_offload():
+            return self.GENERAL
+        return stage
+
+    def _gpu_offload(self) -> bool:
+        import llama_cpp
+
+        return self.settings.n_gpu_layers != 0 and bool(llama_cpp.llama_supports_gpu_offload())
+
+    def _new_context(self):
+        try:
+            from llama_cpp import Llama
+        except ImportError as error:  # pragma: no cover - set-up installs it
+            raise ControllerError("llama-cpp-python is not installed; run the set-up script") from error
+        try:
+            return Llama(
+                model_path=str(self.settings.path),
+                n_ctx=self.settings.n_ctx,
+                n_threads=self.settings.n_threads or max(1, os.cpu_count() or 1),
+                n_gpu_layers=self.settings.n_gpu_layers,
+                seed=self.settings.seed,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as error:
+            raise ControllerError(f"llama.cpp could not load {self.settings.path.name}: {error}") from error
+
+    @property
+    def loaded(self) -> bool:
+        return bool(self._contexts)
+
+    def chat(self, messages, *, schema=None, max_tokens=512, on_token=None, cancel=None,
+             stage: str = GENERAL) -> ChatResult:
         with self._lock:
-            llama = self.load()
+            llama = self.load(stage)
             if cancel is not None:
                 cancel.raise_if_cancelled()
             kwargs = {}
             if schema is not None:
-                kwargs["response_format"] = {"type": "json_object", "schema": schema}
+                kwargs["grammar"] = _grammar(json.dumps(schema))  # key order matters: it is the output order
             else:
                 kwargs["repeat_penalty"] = 1.15  # free text only: it would bend JSON keys
+            start = time.perf_counter()
+            first_token = None
             stream = llama.create_chat_completion(
                 messages=messages, temperature=0.0, top_k=1, max_tokens=max_tokens, stream=True, **kwargs)
             parts: list[str] = []
             finish = "stop"
+            pieces = 0
             try:
                 for chunk in stream:
                     choice = chunk["choices"][0]
                     piece = choice["delta"].get("content") or ""
                     if piece:
+                        pieces += 1
+                        first_token = first_token or time.perf_counter() - start
                         if schema is None and piece.rstrip().endswith((".", "!", "?")):
                             cut = loop_start("".join(parts) + piece)
                             if cut is not None:  # stop a repetition loop; keep what came before
@@ -158,4 +197,13 @@ class LlamaController:
                         raise Cancelled("cancelled")
             finally:
                 stream.close()  # stops generation at once when we leave early
-            return ChatResult("".join(parts), finish)
+            return ChatResult("".join(parts), finish, completion_tokens=pieces,
+                              first_token_s=first_token or 0.0, seconds=time.perf_counter() - start)
+
+
+@lru_cache(maxsize=32)
+def _grammar(schema_json: str):
+    """The GBNF grammar of a JSON schema, built once per schema (plans reuse a handful)."""
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(schema_json, verbose=False)

@@ -128,7 +128,8 @@ class Planner:
         error: Exception | None = None
         raw = ""
         for attempt in range(1, self.max_attempts + 1):
-            result = self.controller.chat(messages, schema=schema, max_tokens=160 * MAX_TASKS, cancel=cancel)
+            result = self.controller.chat(messages, schema=schema, max_tokens=160 * MAX_TASKS, cancel=cancel,
+                                          stage="planning")
             raw = result.text
             try:
                 data = result.json()

@@ -18,7 +18,7 @@ class ScriptedController:
         self.replies = list(replies)
         self.calls: list[list[dict]] = []
 
-    def chat(self, messages, *, schema=None, max_tokens=512, on_token=None, cancel=None):
+    def chat(self, messages, *, schema=None, max_tokens=512, on_token=None, cancel=None, stage="general"):
         self.calls.append(messages)
         if cancel is not None:
             cancel.raise_if_cancelled()
