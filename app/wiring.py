@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from core.controller import Controller, ControllerError, LlamaController, LlamaSettings
 from core.engine import Engine
+from core.planner import Planner
 from core.store import ConversationStore
 from core.settings import Settings
 from models.runtime import ExpertRuntime
@@ -48,4 +50,9 @@ def build_app(settings: Settings, controller_override: str | None = None,
     store = LocalStore(settings.data_path)
     budget = int(settings.memory_budget_gb * 2**30) or None
     runtime = ExpertRuntime(store, device=settings.device, budget_bytes=budget)
-    return App(settings, store, runtime, Engine(controller, runtime))
+    return App(settings, store, runtime, Engine(controller, runtime, planner=planner_for(settings)(controller)))
+
+
+def planner_for(settings: Settings) -> Callable[[Controller], Planner]:
+    """How the app builds its planner for a controller (the benchmark builds fresh ones)."""
+    return lambda controller: Planner(controller)

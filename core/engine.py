@@ -6,6 +6,7 @@ happens along the way is emitted on `Engine.bus`.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -19,8 +20,8 @@ from core.events import (AnswerToken, EventBus, ModelChosen, PlanReady, RunFinis
 from core.executor import Executor, TaskResult
 from core.experts import ExpertProvider
 from core.llm_tasks import run_with_controller
-from core.plan import PlanError, Task
-from core.planner import Planner
+from core.plan import PlanError, Task, parse_plan, validate
+from core.planner import PlanOutcome, Planner
 from core.responder import Responder
 from core.selector import CONTROLLER_MODEL, Selection, Selector
 
@@ -59,11 +60,12 @@ class Turn:
 
 
 class Engine:
-    def __init__(self, controller: Controller, experts: ExpertProvider, max_workers: int = 4) -> None:
+    def __init__(self, controller: Controller, experts: ExpertProvider, max_workers: int = 4,
+                 planner: Planner | None = None) -> None:
         self.controller = controller
         self.experts = experts
         self.bus = EventBus()
-        self.planner = Planner(controller)
+        self.planner = planner or Planner(controller)
         self.selector = Selector(controller, experts)
         self.responder = Responder(controller)
         self.executor = Executor(self.bus, max_workers=max_workers)
@@ -71,7 +73,8 @@ class Engine:
     # -- one turn ----------------------------------------------------------------------------
 
     def ask(self, request: str, conversation: Conversation, files: list[Path] | None = None,
-            cancel: CancelToken | None = None) -> Turn:
+            cancel: CancelToken | None = None, plan: list[dict] | None = None) -> Turn:
+        """Run one turn. `plan` (a task list) skips planning: re-running a plan, scripts, benchmarks."""
         cancel = cancel or CancelToken()
         request = request.strip()
         if not request:
@@ -86,7 +89,7 @@ class Engine:
         conversation.turns.append(turn)
         conversation.save(turn)  # saved as "running": a crash leaves a turn the next start can mark
         try:
-            self._stages(turn, conversation, workdir, cancel)
+            self._stages(turn, conversation, workdir, cancel, plan)
             turn.status = "done"
         except Cancelled:
             turn.status, turn.error = "cancelled", "stopped by the user"
@@ -100,12 +103,18 @@ class Engine:
         self.bus.emit(RunFinished(status=turn.status, answer=turn.answer, error=turn.error))
         return turn
 
-    def _stages(self, turn: Turn, conversation: Conversation, workdir: Path, cancel: CancelToken) -> None:
+    def _stages(self, turn: Turn, conversation: Conversation, workdir: Path, cancel: CancelToken,
+                given_plan: list[dict] | None) -> None:
         clock = time.perf_counter
 
         self.bus.emit(StageStarted(stage="planning"))
         start = clock()
-        outcome = self.planner.plan(turn.request, list(turn.files), conversation.history(exclude=turn), cancel)
+        if given_plan is None:
+            outcome = self.planner.plan(turn.request, list(turn.files), conversation.history(exclude=turn), cancel)
+        else:
+            graph = parse_plan(given_plan, set(turn.files))
+            validate(graph)
+            outcome = PlanOutcome(graph, json.dumps(given_plan))
         turn.plan, turn.repairs = outcome.graph.to_list(), outcome.repairs
         turn.timings["planning"] = clock() - start
         self.bus.emit(PlanReady(plan=turn.plan, repairs=turn.repairs))

@@ -19,6 +19,8 @@ def add_parser(commands) -> None:
     ask.add_argument("--controller", metavar="PATH.gguf", help="controller GGUF to use instead of the setting")
     ask.add_argument("--conversation", metavar="ID",
                      help="continue (or start) the saved conversation ID, so the request can refer to earlier turns")
+    ask.add_argument("--plan", metavar="PLAN.json",
+                     help="run this task list instead of planning (a saved plan, or one written by hand)")
     ask.set_defaults(handler=cmd_ask)
 
 
@@ -39,6 +41,19 @@ def check_files(paths: list[str]) -> list[Path]:
     return checked
 
 
+def load_plan(path: str) -> list[dict]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UsageError(f"--plan {path}: {error.strerror}") from error
+    except ValueError as error:
+        raise UsageError(f"--plan {path}: not valid JSON ({error})") from error
+    tasks = data.get("tasks", data.get("plan")) if isinstance(data, dict) else data
+    if not isinstance(tasks, list):
+        raise UsageError(f"--plan {path}: expected a list of tasks, or an object with 'tasks' or 'plan'")
+    return tasks
+
+
 def cmd_ask(args) -> int:
     from app.wiring import build_app
     from core.engine import InputError
@@ -47,6 +62,7 @@ def cmd_ask(args) -> int:
     if not args.request.strip():
         raise UsageError("the request is empty: say what you would like done")
     files = check_files(args.file)
+    plan = load_plan(args.plan) if args.plan else None
     app = build_app(Settings.load(), args.controller)
     store = app.conversations()
     if args.conversation:
@@ -56,7 +72,7 @@ def cmd_ask(args) -> int:
     if not args.json:
         app.engine.bus.subscribe(TextPrinter())
     try:
-        turn = app.engine.ask(args.request, conversation, files)
+        turn = app.engine.ask(args.request, conversation, files, plan=plan)
     except InputError as error:
         raise UsageError(str(error)) from error
     if args.json:

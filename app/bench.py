@@ -1,0 +1,223 @@
+"""`main.py bench`: where a request's time goes, measured side by side in one run.
+
+Orchestration overhead is end-to-end time minus the time during which the controller or an expert
+model was computing (the union of their intervals, so concurrent branches are not counted twice).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from app.wiring import build_app
+from core.controller import LlamaController, LlamaSettings
+from core.settings import Settings
+from core.store import ConversationStore
+
+ROOT = Path(__file__).resolve().parents[1]
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+
+REQUESTS = {
+    "one task": [
+        {"id": 0, "task": "sentence-similarity", "dep": [], "args": {"text": "A cat sits on the mat.",
+                                                                    "text2": "A kitten rests on the rug."}}],
+    "chain of three": [
+        {"id": 0, "task": "text-generation", "dep": [], "args": {"text": "Write one sentence about the sea."}},
+        {"id": 1, "task": "translation", "dep": [0], "args": {"text": "<GENERATED>-0", "language": "French"}},
+        {"id": 2, "task": "sentence-similarity", "dep": [0, 1], "args": {"text": "<GENERATED>-0",
+                                                                        "text2": "<GENERATED>-1"}}],
+    "two branches": [
+        {"id": 0, "task": "sentence-similarity", "dep": [], "args": {"text": "A red car.", "text2": "A crimson automobile."}},
+        {"id": 1, "task": "translation", "dep": [], "args": {"text": "Good morning, friends.", "language": "German"}}],
+}
+
+PLAN_COLD = "How similar are 'A cat sits on the mat.' and 'A kitten rests on the rug.'?"
+PLAN_WARM = "How close in meaning are 'I love tea.' and 'Tea is my favourite drink.'?"
+
+
+class Timeline:
+    """Intervals during which a model computed, recorded by thin proxies around the providers."""
+
+    def __init__(self) -> None:
+        self.intervals: list[tuple[float, float, str]] = []
+        self._lock = threading.Lock()
+
+    def timed(self, label: str, fn, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            with self._lock:
+                self.intervals.append((start, time.perf_counter(), label))
+
+    def busy_seconds(self, since: float, until: float) -> float:
+        spans = sorted((max(a, since), min(b, until)) for a, b, _ in self.intervals if b > since and a < until)
+        total, end = 0.0, since
+        for a, b in spans:
+            if b > end:
+                total += b - max(a, end)
+                end = b
+        return total
+
+    def total(self, label: str, since: float) -> float:
+        return sum(b - a for a, b, name in self.intervals if name == label and a >= since)
+
+
+class TimedController:
+    def __init__(self, inner, timeline: Timeline) -> None:
+        self.inner, self.timeline, self.name = inner, timeline, inner.name
+
+    def chat(self, *args, **kwargs):
+        return self.timeline.timed("controller", self.inner.chat, *args, **kwargs)
+
+
+class TimedExperts:
+    def __init__(self, inner, timeline: Timeline) -> None:
+        self.inner, self.timeline = inner, timeline
+
+    def candidates(self, task):
+        return self.inner.candidates(task)
+
+    def run(self, *args, **kwargs):
+        return self.timeline.timed("experts", self.inner.run, *args, **kwargs)
+
+
+def _seconds(command: list[str], env: dict) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, env=env, cwd=ROOT, timeout=300)
+    return time.perf_counter() - start
+
+
+def measure_startup(env: dict) -> dict:
+    window = ("import time; t=time.perf_counter(); import main; main.enforce_offline_env(); "
+              "from PySide6.QtWidgets import QApplication; app=QApplication([]); "
+              "from desktop.main_window import MainWindow; w=MainWindow(); w.show(); app.processEvents(); "
+              "print(time.perf_counter()-t)")
+    env = {**env, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, "-c", window], check=True, capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=300)
+    return {"startup_cli_s": _seconds([sys.executable, "main.py", "--help"], env),
+            "startup_window_s": float(done.stdout.strip().splitlines()[-1]),
+            "startup_process_window_s": _seconds([sys.executable, "-c", window], env)}
+
+
+def measure_controller(path: Path) -> dict:
+    controller = LlamaController(LlamaSettings(path=path))
+    start = time.perf_counter()
+    llama = controller.load()
+    load_s = time.perf_counter() - start
+    text = " ".join(["The quick brown fox jumps over the lazy dog near the river bank."] * 25)
+    prompt_tokens = len(llama.tokenize(text.encode()))
+    prompt = controller.chat([{"role": "user", "content": text}], max_tokens=1)
+    generation = controller.chat([{"role": "user", "content": "Tell a long story about a lighthouse keeper."}],
+                                 max_tokens=96)
+    gen_seconds = generation.seconds - generation.first_token_s
+    return {"controller_load_s": load_s,
+            "prompt_tokens_per_s": prompt_tokens / max(prompt.first_token_s, 1e-9),
+            "generation_tokens_per_s": max(generation.completion_tokens - 1, 1) / max(gen_seconds, 1e-9)}
+
+
+def measure_planning(path: Path, planner_factory) -> dict:
+    controller = LlamaController(LlamaSettings(path=path))
+    controller.load("planning")  # weights loaded: "cold" is about the prompt, not the file
+    planner = planner_factory(controller)
+    start = time.perf_counter()
+    planner.plan(PLAN_COLD, [])
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    planner.plan(PLAN_WARM, [])
+    warm = time.perf_counter() - start
+    return {"plan_cold_s": cold, "plan_warm_s": warm, "plan_speedup": cold / max(warm, 1e-9)}
+
+
+def measure_requests(settings: Settings) -> dict:
+    timeline = Timeline()
+    app = build_app(settings)
+    engine = app.engine
+    timed_controller = TimedController(engine.controller, timeline)
+    engine.controller = engine.planner.controller = engine.selector.controller = timed_controller
+    engine.responder.controller = timed_controller
+    engine.experts = engine.selector.experts = TimedExperts(app.runtime, timeline)
+    store = ConversationStore(settings.data_path)
+    engine.ask("warm up", store.create(), plan=REQUESTS["one task"])  # load models once: measure the steady state
+    figures = {}
+    for name, plan in REQUESTS.items():
+        start = time.perf_counter()
+        turn = engine.ask(name, store.create(), plan=plan)
+        end = time.perf_counter()
+        if turn.status != "done" or any(r.status != "done" for r in turn.results):
+            raise RuntimeError(f"bench request '{name}' failed: {turn.error or [r.error for r in turn.results]}")
+        busy = timeline.busy_seconds(start, end)
+        figures[name] = {
+            "end_to_end_s": end - start, "controller_s": timeline.total("controller", start),
+            "experts_s": timeline.total("experts", start), "overhead_s": (end - start) - busy,
+            "overhead_fraction": ((end - start) - busy) / (end - start),
+            "stages": {k: round(v, 4) for k, v in turn.timings.items()},
+            "task_s": [round(r.seconds, 4) for r in turn.results],
+        }
+    return figures
+
+
+def measure_model_load(settings: Settings) -> dict:
+    from core.cancel import CancelToken
+    from models.runtime import ExpertRuntime
+    from models.store import LocalStore
+
+    runtime = ExpertRuntime(LocalStore(settings.data_path))
+    inputs = {"text": "A cat sits on the mat.", "text2": "A kitten rests on the rug."}
+    with tempfile.TemporaryDirectory() as workdir:
+        start = time.perf_counter()
+        runtime.run(MINILM, "sentence-similarity", inputs, Path(workdir), CancelToken())
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        runtime.run(MINILM, "sentence-similarity", inputs, Path(workdir), CancelToken())
+        warm = time.perf_counter() - start
+    return {"minilm_first_call_s": first, "minilm_warm_call_s": warm, "minilm_loads": runtime.loads}
+
+
+def run_bench(settings: Settings, controller_path: Path, planner_factory) -> dict:
+    env = {**os.environ, "JARVIS_DATA_DIR": str(settings.data_path)}
+    figures: dict = {}
+    figures.update(measure_startup(env))
+    figures.update(measure_controller(controller_path))
+    figures.update(measure_planning(controller_path, planner_factory))
+    figures.update(measure_model_load(settings))
+    figures["requests"] = measure_requests(settings)
+    figures["overhead_fraction"] = max(r["overhead_fraction"] for r in figures["requests"].values())
+    figures["startup_s"] = figures["startup_window_s"]
+    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return figures
+
+
+def format_table(f: dict) -> str:
+    rows = [
+        ("start-up: window shown (in process, from first import)", f"{f['startup_window_s']:.2f} s"),
+        ("start-up: window process, launch to exit", f"{f['startup_process_window_s']:.2f} s"),
+        ("start-up: command line (main.py --help)", f"{f['startup_cli_s']:.2f} s"),
+        ("controller load", f"{f['controller_load_s']:.2f} s"),
+        ("controller prompt evaluation", f"{f['prompt_tokens_per_s']:.0f} tokens/s"),
+        ("controller generation", f"{f['generation_tokens_per_s']:.0f} tokens/s"),
+        ("planning, cold prompt", f"{f['plan_cold_s']:.2f} s"),
+        ("planning, warm prompt", f"{f['plan_warm_s']:.2f} s"),
+        ("planning cold / warm", f"{f['plan_speedup']:.1f}x"),
+        ("MiniLM first call (load + run)", f"{f['minilm_first_call_s']:.3f} s"),
+        ("MiniLM warm call", f"{f['minilm_warm_call_s']:.3f} s  (loads: {f['minilm_loads']})"),
+    ]
+    for name, r in f["requests"].items():
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in r["stages"].items())
+        rows.append((f"{name}: end to end", f"{r['end_to_end_s']:.2f} s  ({stages})"))
+        rows.append((f"{name}: controller / experts", f"{r['controller_s']:.2f} s / {r['experts_s']:.2f} s"))
+        rows.append((f"{name}: orchestration overhead",
+                     f"{r['overhead_s'] * 1000:.1f} ms ({r['overhead_fraction'] * 100:.2f}%)"))
+        if name == "two branches":
+            rows.append((f"{name}: sum of branch times", f"{sum(r['task_s']):.2f} s (execution stage "
+                                                          f"{r['stages']['execution']:.2f} s)"))
+    rows.append(("peak memory (RSS)", f"{f['peak_rss_mb']:.0f} MB"))
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)

@@ -1,0 +1,27 @@
+"""`main.py bench [--json]`: start-up, controller speed, planning cold vs warm, overhead, memory."""
+
+from __future__ import annotations
+
+import json
+
+from app.cli import EXIT_OK
+
+
+def add_parser(commands) -> None:
+    bench = commands.add_parser("bench", help="measure where a request's time goes (prints one table)")
+    bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    bench.add_argument("--controller", metavar="PATH.gguf", help="controller GGUF (default: the setting)")
+    bench.set_defaults(handler=cmd_bench)
+
+
+def cmd_bench(args) -> int:
+    from app.bench import format_table, run_bench
+    from app.wiring import controller_path, planner_for
+    from core.settings import Settings
+
+    settings = Settings.load()
+    if args.controller:
+        settings.controller_path = args.controller
+    figures = run_bench(settings, controller_path(settings), planner_for(settings))
+    print(json.dumps(figures, indent=2) if args.json else format_table(figures))
+    return EXIT_OK
