@@ -81,7 +81,7 @@ class ExpertRuntime:
             quiet_libraries()
             try:
                 runner.load()
-            except (OSError, ValueError) as error:
+            except Exception as error:  # safetensors, torch and transformers each raise their own types
                 raise ExpertError(f"model '{model_id}' could not be loaded (missing or corrupt files?): {error}") from error
             with self._lock:
                 self._warm[model_id] = (runner, record.size_bytes)
