@@ -28,6 +28,7 @@ from core.selector import CONTROLLER_MODEL, Selection, Selector
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_CHARS = 4000
+MAX_ATTACHMENT_BYTES = 2 * 2**30  # larger files are refused before anything is copied
 
 
 class InputError(ValueError):
@@ -171,8 +172,32 @@ class Engine:
                     handle.read(1)
             except OSError as error:
                 raise InputError(f"cannot read attached file {path}: {error.strerror}") from error
-            target = conversation.files_dir() / path.name
+            size = path.stat().st_size
+            if size > MAX_ATTACHMENT_BYTES:
+                raise InputError(f"{path.name} is {size / 2**30:.1f} GiB; attachments are limited to "
+                                 f"{MAX_ATTACHMENT_BYTES / 2**30:.0f} GiB")
+            target = _free_name(conversation.files_dir(), path.name, path)
             if target.resolve() != path.resolve():
                 shutil.copyfile(path, target)
-            attached[path.name] = str(target.resolve())
+            attached[target.name] = str(target.resolve())
         return attached
+
+
+def _free_name(folder: Path, name: str, source: Path) -> Path:
+    """`folder/name`, or `name-2`, `name-3`... when another file already has that name.
+
+    Only the base name of an attachment is used, so no path from outside can escape the folder.
+    """
+    name = Path(name).name
+    candidate = folder / name
+    counter = 2
+    while candidate.exists() and not _same_file(candidate, source):
+        candidate = folder / f"{Path(name).stem}-{counter}{Path(name).suffix}"
+        counter += 1
+    return candidate
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()

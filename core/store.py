@@ -8,6 +8,7 @@ at most the turn that was running, which `recover_interrupted` marks on the next
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import threading
@@ -141,6 +142,8 @@ class ConversationStore:
 
     def save_turn(self, conversation_id: str, index: int, record: dict) -> None:
         now = time.time()
+        if record["status"] == "running":
+            record = {**record, "owner_pid": os.getpid()}
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO turns VALUES (?, ?, ?, ?, ?, ?)",
                        (conversation_id, index, record["request"], record["status"],
@@ -151,12 +154,28 @@ class ConversationStore:
         """Turns left 'running' by a process that died are marked interrupted; returns how many."""
         with self.transaction() as db:
             rows = db.execute("SELECT conversation_id, idx, record FROM turns WHERE status = 'running'").fetchall()
+            interrupted = 0
             for conversation_id, idx, record in rows:
                 data = json.loads(record)
+                if _alive(data.get("owner_pid")):
+                    continue  # another window or command line is still running this turn
+                interrupted += 1
                 data["status"], data["error"] = "interrupted", "the app stopped before this turn finished"
                 db.execute("UPDATE turns SET status = 'interrupted', record = ? WHERE conversation_id = ? AND idx = ?",
                            (json.dumps(data, ensure_ascii=False), conversation_id, idx))
-        return len(rows)
+        return interrupted
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _split(script: str) -> list[str]:

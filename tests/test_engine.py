@@ -175,3 +175,31 @@ def test_store_survives_reopen_search_rename_delete_and_interrupted_turns(tmp_pa
     assert reopened.open(first.id).turns[0]["answer"] == "similar"
     reopened.delete(first.id)
     assert reopened.open(first.id) is None and not first.folder.exists()
+
+
+def test_attachments_with_the_same_name_do_not_overwrite_each_other(tmp_path):
+    one, two = tmp_path / "a" / "photo.png", tmp_path / "b" / "photo.png"
+    for path, content in ((one, b"first"), (two, b"second")):
+        path.parent.mkdir()
+        path.write_bytes(content)
+    plan = {"tasks": [{"id": 0, "task": "conversational", "dep": [], "args": {"text": "hi"}}]}
+    engine, _, _ = make_engine(plan, "hello", "ok", plan, "hello", "ok")
+    conversation = ConversationStore(tmp_path / "conv").create()
+    first = engine.ask("look at photo.png", conversation, [one])
+    second = engine.ask("and this photo.png", conversation, [two])
+    assert open(first.attachments[0], "rb").read() == b"first"
+    assert open(second.attachments[0], "rb").read() == b"second"
+    assert first.attachments[0] != second.attachments[0]
+    assert set(second.files) >= {"photo.png", "photo-2.png"}
+
+
+def test_gguf_chat_templates_render_in_a_sandbox():
+    import jinja2.exceptions
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    # The formatter llama-cpp-python builds from a GGUF's chat template: a template that reaches
+    # for Python internals must be refused, not executed.
+    hostile = "{{ ''.__class__.__mro__[1].__subclasses__() }}{% for m in messages %}{{ m.content }}{% endfor %}"
+    formatter = Jinja2ChatFormatter(template=hostile, eos_token="", bos_token="")
+    with pytest.raises(jinja2.exceptions.SecurityError):
+        formatter(messages=[{"role": "user", "content": "hi"}])
