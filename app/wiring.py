@@ -8,6 +8,7 @@ from typing import Callable
 
 from core.controller import Controller, ControllerError, LlamaController, LlamaSettings
 from core.engine import Engine
+from core.openai_controller import OpenAIController
 from core.planner import Planner
 from core.store import ConversationStore
 from core.settings import Settings
@@ -43,6 +44,9 @@ def build_app(settings: Settings, controller_override: str | None = None,
               controller: Controller | None = None) -> App:
     """`controller_override` is a GGUF path (the CLI's --controller); `controller` an already
     loaded one (tests share one across many apps)."""
+    if controller is None and settings.controller_url and not controller_override:
+        controller = OpenAIController(settings.controller_url, settings.controller_model,
+                                      settings.controller_api_key)
     if controller is None:
         controller = LlamaController(LlamaSettings(
             path=controller_path(settings, controller_override), n_ctx=settings.n_ctx,
@@ -53,6 +57,7 @@ def build_app(settings: Settings, controller_override: str | None = None,
     return App(settings, store, runtime, Engine(controller, runtime, planner=planner_for(settings)(controller)))
 
 
-def planner_for(settings: Settings) -> Callable[[Controller], Planner]:
-    """How the app builds its planner for a controller (the benchmark builds fresh ones)."""
-    return lambda controller: Planner(controller)
+def planner_for(settings: Settings) -> Callable[..., Planner]:
+    """How the app builds its planner for a controller (the benchmark builds fresh ones; the
+    evaluation passes planner options such as the task types)."""
+    return lambda controller, **options: Planner(controller, **options)

@@ -148,6 +148,20 @@ def allowing(host: str):
                 del _allowed_hosts[host]
 
 
+def allow(host: str) -> Callable[[], None]:
+    """Open the guard for one host until the returned function is called (a configured server)."""
+    window = allowing(host)
+    window.__enter__()
+    released = threading.Event()
+
+    def release() -> None:
+        if not released.is_set():
+            released.set()
+            window.__exit__(None, None, None)
+
+    return release
+
+
 def blocked_attempts() -> list[BlockedAttempt]:
     with _lock:
         return list(_attempts)

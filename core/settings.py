@@ -36,6 +36,11 @@ class Settings:
     memory_budget_gb: float = 0.0  # 0: no budget beyond what the machine has
     data_dir: str = ""  # empty: the platform's data folder
     allow_downloads: bool = False
+    # A shared OpenAI-compatible server instead of the local GGUF (empty: run the GGUF in-process).
+    # Requests and results go to that server: see the README.
+    controller_url: str = ""
+    controller_model: str = ""  # empty: the first model the server lists
+    controller_api_key: str = ""
 
     @property
     def data_path(self) -> Path:

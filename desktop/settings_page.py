@@ -29,6 +29,13 @@ class SettingsPage(QWidget):
         super().__init__(parent)
         self.controller_path = QLineEdit()
         self.controller_path.setPlaceholderText("default: SmolLM2-135M-Instruct Q4_1 (installed by set-up)")
+        self.controller_url = QLineEdit()
+        self.controller_url.setPlaceholderText("empty: run the GGUF above on this machine")
+        self.controller_url.setToolTip("An OpenAI-compatible server (llama.cpp server, vLLM, Ollama). Your requests, "
+                                       "the conversation so far and the models' text results are sent to it; "
+                                       "only this host is opened in the offline guard.")
+        self.controller_model = QLineEdit()
+        self.controller_model.setPlaceholderText("empty: the first model the server lists")
         self.n_ctx = QSpinBox()
         self.n_ctx.setRange(512, 131072)
         self.n_ctx.setSingleStep(512)
@@ -50,6 +57,8 @@ class SettingsPage(QWidget):
 
         form = QFormLayout()
         form.addRow("Controller model (.gguf)", _with_browse(self.controller_path, self._pick_gguf))
+        form.addRow("Or a controller server URL", self.controller_url)
+        form.addRow("Model on that server", self.controller_model)
         form.addRow("Context size (tokens)", self.n_ctx)
         form.addRow("CPU threads", self.n_threads)
         form.addRow("GPU layers", self.n_gpu_layers)
@@ -72,6 +81,8 @@ class SettingsPage(QWidget):
     def show_settings(self, settings: Settings) -> None:
         self.settings = settings
         self.controller_path.setText(settings.controller_path)
+        self.controller_url.setText(settings.controller_url)
+        self.controller_model.setText(settings.controller_model)
         self.n_ctx.setValue(settings.n_ctx)
         self.n_threads.setValue(settings.n_threads)
         self.n_gpu_layers.setValue(settings.n_gpu_layers)
@@ -81,7 +92,9 @@ class SettingsPage(QWidget):
         self.allow_downloads.setChecked(settings.allow_downloads)
 
     def current(self) -> Settings:
-        return replace(self.settings, controller_path=self.controller_path.text().strip(), n_ctx=self.n_ctx.value(),
+        return replace(self.settings, controller_path=self.controller_path.text().strip(),
+                       controller_url=self.controller_url.text().strip(),
+                       controller_model=self.controller_model.text().strip(), n_ctx=self.n_ctx.value(),
                        n_threads=self.n_threads.value(), n_gpu_layers=self.n_gpu_layers.value(),
                        device=self.device.currentText(), memory_budget_gb=self.memory.value(),
                        data_dir=self.data_dir.text().strip(), allow_downloads=self.allow_downloads.isChecked())

@@ -17,6 +17,9 @@ def add_parser(commands) -> None:
     ask.add_argument("--file", action="append", default=[], metavar="PATH", help="attach a file (repeatable)")
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     ask.add_argument("--controller", metavar="PATH.gguf", help="controller GGUF to use instead of the setting")
+    ask.add_argument("--controller-url", metavar="URL",
+                     help="use an OpenAI-compatible server as the controller, e.g. http://gpu-box:8080/v1")
+    ask.add_argument("--controller-model", metavar="NAME", help="model name on that server (default: its first)")
     ask.add_argument("--conversation", metavar="ID",
                      help="continue (or start) the saved conversation ID, so the request can refer to earlier turns")
     ask.add_argument("--plan", metavar="PLAN.json",
@@ -63,7 +66,11 @@ def cmd_ask(args) -> int:
         raise UsageError("the request is empty: say what you would like done")
     files = check_files(args.file)
     plan = load_plan(args.plan) if args.plan else None
-    app = build_app(Settings.load(), args.controller)
+    settings = Settings.load()
+    if args.controller_url:
+        settings.controller_url = args.controller_url
+        settings.controller_model = args.controller_model or ""
+    app = build_app(settings, args.controller)
     store = app.conversations()
     if args.conversation:
         conversation = store.open_or_create(args.conversation)
