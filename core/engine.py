@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,7 @@ class Engine:
         self.bus.emit(StageStarted(stage="execution"))
         start = clock()
         chosen = {s.task_id: s for s in turn.selections}
+        self._prefetch_later_models(outcome.graph, chosen)
 
         def run_task(task: Task, inputs: dict[str, str], token: CancelToken) -> dict:
             return self._run_task(chosen[task.id], inputs, workdir, token)
@@ -147,6 +149,23 @@ class Engine:
         turn.answer = self.responder.answer(turn.request, turn.results,
                                             lambda text: self.bus.emit(AnswerToken(text=text)), cancel)
         turn.timings["response"] = clock() - start
+
+    def _prefetch_later_models(self, graph, chosen: dict[int, Selection]) -> None:
+        """Load the models of tasks that must wait for others while those others run (overlap)."""
+        prefetch = getattr(self.experts, "prefetch", None)
+        waiting = [(chosen[t.id].model, t.type) for t in graph.tasks
+                   if t.dep and chosen[t.id].model not in ("", CONTROLLER_MODEL)]
+        if prefetch is None or not waiting:
+            return
+
+        def load_in_order() -> None:
+            for model, task in waiting:
+                try:
+                    prefetch(model, task)
+                except Exception as error:  # the task itself will report it when it runs
+                    log.info("prefetch of %s failed: %s", model, error)
+
+        threading.Thread(target=load_in_order, name="prefetch", daemon=True).start()
 
     def _run_task(self, selection: Selection, inputs: dict[str, str], workdir: Path,
                   cancel: CancelToken) -> dict:

@@ -203,3 +203,30 @@ def test_gguf_chat_templates_render_in_a_sandbox():
     formatter = Jinja2ChatFormatter(template=hostile, eos_token="", bos_token="")
     with pytest.raises(jinja2.exceptions.SecurityError):
         formatter(messages=[{"role": "user", "content": "hi"}])
+
+
+def test_models_of_waiting_tasks_load_while_earlier_tasks_run(tmp_path):
+    import threading
+
+    prefetched = threading.Event()
+    order = []
+
+    class PrefetchingExperts(FakeExperts):
+        def prefetch(self, model_id, task):
+            order.append(("prefetch", task))
+            prefetched.set()
+
+    def first(inputs, cancel):
+        assert prefetched.wait(5), "the dependent task's model was not loading during this task"
+        order.append(("run", "image-to-text"))
+        return {"text": "a cat"}
+
+    plan = {"tasks": [{"id": 0, "task": "image-to-text", "dep": [], "args": {"image": "a.png"}},
+                      {"id": 1, "task": "text-to-speech", "dep": [0], "args": {"text": "<GENERATED>-0"}}]}
+    experts = PrefetchingExperts(image_to_text=first, text_to_speech=lambda i, c: {"audio": "/tmp/x.wav"})
+    source = tmp_path / "a.png"
+    source.write_bytes(b"png")
+    turn = Engine(ScriptedController(plan, "done"), experts).ask("caption a.png and read it",
+                                                                   ConversationStore(tmp_path).create(), [source])
+    assert [r.status for r in turn.results] == ["done", "done"]
+    assert order[0] == ("prefetch", "text-to-speech")
