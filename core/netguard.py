@@ -41,6 +41,7 @@ class BlockedAttempt:
 _lock = threading.Lock()
 _attempts: list[BlockedAttempt] = []
 _allowed_hosts: dict[str, int] = {}  # host -> number of open allowing() windows
+_resolved: dict[str, set[str]] = {}  # allowed host -> the addresses its name resolved to
 _listeners: list[Callable[[BlockedAttempt], None]] = []
 _originals: dict[str, object] = {}
 
@@ -58,8 +59,12 @@ def is_local(host: str) -> bool:
 def _permitted(host: str) -> bool:
     if is_local(host):
         return True
+    host = host.lower()
     with _lock:
-        return _allowed_hosts.get(host.lower(), 0) > 0
+        if _allowed_hosts.get(host, 0) > 0:
+            return True
+        # The guard sees addresses at connect time: an allowed name's addresses are allowed too.
+        return any(host in addresses for name, addresses in _resolved.items() if _allowed_hosts.get(name))
 
 
 def _record(host: str, port) -> None:
@@ -113,7 +118,11 @@ def install() -> None:
         if not _permitted(name):
             _record(name, args[0] if args else None)
             raise NetworkBlocked(f"network access to {name} is blocked: the app is offline")
-        return original_getaddrinfo(host, *args, **kwargs)
+        results = original_getaddrinfo(host, *args, **kwargs)
+        if not is_local(name):
+            with _lock:
+                _resolved.setdefault(name.lower(), set()).update(str(r[4][0]) for r in results)
+        return results
 
     socket.socket.connect = connect
     socket.socket.connect_ex = connect_ex
@@ -146,6 +155,7 @@ def allowing(host: str):
             _allowed_hosts[host] -= 1
             if not _allowed_hosts[host]:
                 del _allowed_hosts[host]
+                _resolved.pop(host, None)
 
 
 def allow(host: str) -> Callable[[], None]:

@@ -16,6 +16,7 @@ from core.store import ConversationStore
 from models.store import LocalStore
 
 LEAKS = []
+FAKE_DNS: dict[str, str] = {}  # names the tripwire answers itself, without asking any DNS server
 
 
 def _tripwire(original, address_of):
@@ -32,12 +33,21 @@ def _host_of_address(sock, address, *rest):
     return str(address[0]) if isinstance(address, tuple) else None
 
 
+def _fake_dns(lookup):
+    def resolve(host, port=None, *args, **kwargs):
+        if host in FAKE_DNS:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (FAKE_DNS[host], port))]
+        return lookup(host, port, *args, **kwargs)
+    return resolve
+
+
 @pytest.fixture
 def guard(monkeypatch):
     LEAKS.clear()
     monkeypatch.setattr(socket.socket, "connect", _tripwire(socket.socket.connect, _host_of_address))
     monkeypatch.setattr(socket.socket, "connect_ex", _tripwire(socket.socket.connect_ex, _host_of_address))
-    monkeypatch.setattr(socket, "getaddrinfo", _tripwire(socket.getaddrinfo, lambda host, *a, **k: str(host or "")))
+    monkeypatch.setattr(socket, "getaddrinfo", _fake_dns(_tripwire(socket.getaddrinfo, lambda host, *a, **k: str(host or ""))))
+    FAKE_DNS.clear()
     netguard.install()
     netguard.clear_attempts()
     yield netguard
@@ -94,3 +104,12 @@ def test_loopback_is_allowed_and_a_download_window_opens_one_host_only(guard):
     LEAKS.clear()  # the tripwire hit above was the point of the test
     with pytest.raises(netguard.NetworkBlocked):
         socket.getaddrinfo("mirror.example.org", 443)
+
+
+def test_an_allowed_name_also_allows_the_addresses_it_resolves_to(guard):
+    FAKE_DNS["mirror.example.org"] = "198.51.100.9"  # a documentation address, never routed
+    with guard.allowing("mirror.example.org"):
+        (info,) = socket.getaddrinfo("mirror.example.org", 443)
+        assert info[4][0] == "198.51.100.9"
+        assert guard._permitted("198.51.100.9")  # the connect that follows the lookup may go ahead
+    assert not guard._permitted("198.51.100.9")
