@@ -16,6 +16,7 @@ from desktop.bridge import RunBridge
 from desktop.chat_page import ChatPage
 from desktop.conversation_list import ConversationList
 from desktop.log_view import LogView, QtLogHandler
+from desktop.models_page import ModelsPage
 from desktop.settings_page import SettingsPage
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,15 @@ class MainWindow(QMainWindow):
 
         self.conversations = ConversationList(self.store)
         self.chat = ChatPage(self.store, None)
+        from models.store import LocalStore
+
+        self.models_page = ModelsPage(self.settings, LocalStore(self.settings.data_path))
         self.settings_page = SettingsPage(self.settings)
         self.log_view = LogView(self.log_handler)
         self.pages = QStackedWidget()
         self.page_index = {}
-        for name, widget in (("Chat", self.chat), ("Settings", self.settings_page), ("Log", self.log_view)):
+        for name, widget in (("Chat", self.chat), ("Models", self.models_page), ("Settings", self.settings_page),
+                             ("Log", self.log_view)):
             self.page_index[name] = self.pages.addWidget(widget)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.conversations)
@@ -65,6 +70,7 @@ class MainWindow(QMainWindow):
         self.conversations.deleted.connect(self._conversation_deleted)
         self.chat.conversation_changed.connect(self.conversations.select)
         self.settings_page.saved.connect(self.apply_settings)
+        self.models_page.controller_chosen.connect(self._use_controller)
         self.bridge: RunBridge | None = None
         self.apply_settings(self.settings)
         if interrupted:
@@ -101,12 +107,23 @@ class MainWindow(QMainWindow):
         if self.chat.conversation is not None and self.chat.conversation.id == conversation_id:
             self.chat.open_conversation(None)
 
+    def _use_controller(self, path: str) -> None:
+        from dataclasses import replace
+
+        settings = replace(self.settings, controller_path=path, controller_url="")
+        settings.save()
+        self.settings_page.show_settings(settings)
+        self.apply_settings(settings)
+
     def apply_settings(self, settings: Settings) -> None:
         """(Re)build the engine from settings; a problem is shown, and the window stays usable."""
         if self.bridge is not None and self.bridge.busy:
             self.statusBar().showMessage("Settings saved; they apply after the running request.")
             return
         self.settings = settings
+        from models.store import LocalStore
+
+        self.models_page.apply_settings(settings, LocalStore(settings.data_path))
         if self.bridge is not None:
             self.bridge.detach()
         try:
