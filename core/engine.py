@@ -182,24 +182,29 @@ class Engine:
         attached = {}
         for path in files:
             path = Path(path)
-            if not path.exists():
-                raise InputError(f"attached file not found: {path}")
-            if not path.is_file():
-                raise InputError(f"attached path is not a file: {path}")
-            try:
-                with path.open("rb") as handle:
-                    handle.read(1)
-            except OSError as error:
-                raise InputError(f"cannot read attached file {path}: {error.strerror}") from error
-            size = path.stat().st_size
-            if size > MAX_ATTACHMENT_BYTES:
-                raise InputError(f"{path.name} is {size / 2**30:.1f} GiB; attachments are limited to "
-                                 f"{MAX_ATTACHMENT_BYTES / 2**30:.0f} GiB")
+            check_attachment(path)
             target = _free_name(conversation.files_dir(), path.name, path)
             if target.resolve() != path.resolve():
                 shutil.copyfile(path, target)
             attached[target.name] = str(target.resolve())
         return attached
+
+
+def check_attachment(path: Path) -> None:
+    """Raise InputError unless `path` is a readable file within the size limit."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        raise InputError(f"{path}: cannot be read ({error.strerror})") from error
+    size = path.stat().st_size
+    if size > MAX_ATTACHMENT_BYTES:
+        raise InputError(f"{path.name} is {size / 2**30:.1f} GiB; attachments are limited to "
+                         f"{MAX_ATTACHMENT_BYTES / 2**30:.0f} GiB")
 
 
 def _free_name(folder: Path, name: str, source: Path) -> Path:

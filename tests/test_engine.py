@@ -94,7 +94,7 @@ def test_bad_input_is_refused_with_a_message(tmp_path):
     conversation = ConversationStore(tmp_path).create()
     with pytest.raises(InputError, match="empty"):
         engine.ask("   ", conversation)
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(InputError, match="no such file"):
         engine.ask("look", conversation, [tmp_path / "missing.png"])
     with pytest.raises(InputError, match="limit"):
         engine.ask("x" * 10_000, conversation)

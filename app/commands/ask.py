@@ -28,18 +28,16 @@ def add_parser(commands) -> None:
 
 
 def check_files(paths: list[str]) -> list[Path]:
+    """Checked before the controller loads, so a typo fails in a fraction of a second."""
+    from core.engine import InputError, check_attachment
+
     checked = []
     for raw in paths:
         path = Path(raw).expanduser()
-        if not path.exists():
-            raise UsageError(f"--file {raw}: no such file")
-        if not path.is_file():
-            raise UsageError(f"--file {raw}: not a file")
         try:
-            with path.open("rb") as handle:
-                handle.read(1)
-        except OSError as error:
-            raise UsageError(f"--file {raw}: cannot be read ({error.strerror})") from error
+            check_attachment(path)
+        except InputError as error:
+            raise UsageError(f"--file {error}") from error
         checked.append(path.resolve())
     return checked
 
