@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -59,5 +60,39 @@ def build_app(settings: Settings, controller_override: str | None = None,
 
 def planner_for(settings: Settings) -> Callable[..., Planner]:
     """How the app builds its planner for a controller (the benchmark builds fresh ones; the
-    evaluation passes planner options such as the task types)."""
-    return lambda controller, **options: Planner(controller, **options)
+    evaluation passes planner options such as the task types). Planners built by one factory share
+    one demo embedder, so the demo pool is embedded once."""
+    embed = demo_embedder(settings)
+    return lambda controller, **options: Planner(controller, embed=embed, **options)
+
+
+DEMO_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class DemoEmbedder:
+    """Sentence embeddings from the installed MiniLM, for choosing the planner's demos. Loaded on
+    first use (start-up does not pay for torch) and kept on the CPU: a few short texts a request."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._runner = None
+        self._lock = threading.Lock()
+
+    def __call__(self, texts: list[str]) -> list[list[float]]:
+        with self._lock:
+            if self._runner is None:
+                from models.devices import Placement
+                from models.runners.base import quiet_libraries
+                from models.runners.text import SentenceSimilarityRunner
+
+                quiet_libraries()
+                runner = SentenceSimilarityRunner(self.path, Placement("cpu", "float32"))
+                runner.load()
+                self._runner = runner
+            return self._runner.embed(list(texts)).tolist()
+
+
+def demo_embedder(settings: Settings) -> DemoEmbedder | None:
+    """None when MiniLM is not installed: the planner then chooses demos by word overlap."""
+    record = LocalStore(settings.data_path).get(DEMO_EMBEDDER)
+    return DemoEmbedder(Path(record.path)) if record is not None else None

@@ -1,14 +1,31 @@
-"""Prompt templates and the demo pool, kept as data files beside this module."""
+"""Prompt templates and the demo pool, kept as data files beside this module.
+
+Demos are chosen per request: by sentence-embedding similarity when the planner is given an
+embedding function (core does not know where embeddings come from; the app injects one), by word
+overlap otherwise.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+import threading
+import weakref
 from functools import lru_cache
 from pathlib import Path
 from string import Template
+from typing import Callable, Sequence
+
+from core.plan import modality_of_path
+from core.repair import QUOTED
+
+log = logging.getLogger(__name__)
 
 PROMPTS = Path(__file__).with_name("prompts")
+
+# texts -> one vector per text; vectors normalised, so a dot product is the cosine similarity.
+Embed = Callable[[list[str]], Sequence[Sequence[float]]]
 
 
 @lru_cache(maxsize=None)
@@ -22,6 +39,10 @@ def demo_pool() -> tuple[dict, ...]:
     return tuple(json.loads(line) for line in lines if line.strip())
 
 
+def demo_types(demo: dict) -> set[str]:
+    return {task["task"] for task in demo["tasks"]}
+
+
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -29,7 +50,12 @@ def _words(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
 
 
-def pick_demos(request: str, k: int = 4) -> list[dict]:
+def _usable(allowed: set[str] | None) -> list[dict]:
+    """Demos using only allowed task types: a demo of a type the plan cannot use only misleads."""
+    return [d for d in demo_pool() if allowed is None or demo_types(d) <= allowed]
+
+
+def pick_demos(request: str, k: int = 4, allowed: set[str] | None = None) -> list[dict]:
     """The k demos whose wording overlaps the request most (Jaccard over words), best last.
 
     Best last because a small model copies the nearest example more faithfully.
@@ -40,5 +66,58 @@ def pick_demos(request: str, k: int = 4) -> list[dict]:
         other = _words(demo["request"])
         return len(words & other) / (len(words | other) or 1)
 
-    ranked = sorted(demo_pool(), key=score, reverse=True)[:k]
+    ranked = sorted(_usable(allowed), key=score, reverse=True)[:k]
     return list(reversed(ranked))
+
+
+# The pool's vectors per embedding function, so planners sharing an embedder embed the pool once.
+_pool_vectors: "weakref.WeakKeyDictionary[Callable, list]" = weakref.WeakKeyDictionary()
+_pool_lock = threading.Lock()
+
+
+def pool_vectors(embed: Embed) -> list[Sequence[float]]:
+    with _pool_lock:
+        vectors = _pool_vectors.get(embed)
+        if vectors is None:
+            vectors = [list(v) for v in embed([intent(d["request"]) for d in demo_pool()])]
+            _pool_vectors[embed] = vectors
+        return vectors
+
+
+_FILE = re.compile(r"'?\b[\w\-.]+\.(?:png|jpe?g|gif|bmp|webp|tiff?|wav|mp3|flac|ogg|m4a|mp4|avi|mov|webm)\b'?", re.I)
+
+
+def intent(text: str) -> str:
+    """What a request asks for, without what it is about: 'How similar are 'A cat' and 'A dog'?'
+    -> 'How similar are "..." and "..."?', 'Caption example.jpg' -> 'Caption the image'. Demos are
+    near when they ask for the same thing, not when they share a file name or a quoted topic."""
+    text = _FILE.sub(lambda m: f"the {modality_of_path(m.group(0).strip(chr(39))) or 'file'}", text)
+    return QUOTED.sub('"..."', text)
+
+
+class DemoPicker:
+    """Chooses demos for a request: the nearest by embedding, or by word overlap without one.
+
+    An embedder that fails is dropped with a warning, so planning goes on with word overlap.
+    """
+
+    def __init__(self, embed: Embed | None = None) -> None:
+        self.embed = embed
+
+    def pick(self, request: str, k: int, allowed: set[str] | None = None) -> list[dict]:
+        if self.embed is not None:
+            try:
+                return self._nearest(request, k, allowed)
+            except Exception as error:  # noqa: BLE001 - any embedder failure means: use words
+                log.warning("demo embeddings unavailable (%s); choosing demos by word overlap", error)
+                self.embed = None
+        return pick_demos(request, k, allowed)
+
+    def _nearest(self, request: str, k: int, allowed: set[str] | None) -> list[dict]:
+        vectors = pool_vectors(self.embed)
+        (query,) = self.embed([intent(request)])
+        scored = [(sum(a * b for a, b in zip(query, vector)), index)
+                  for index, (demo, vector) in enumerate(zip(demo_pool(), vectors))
+                  if allowed is None or demo_types(demo) <= allowed]
+        best = sorted(scored, reverse=True)[:k]
+        return [demo_pool()[index] for _, index in reversed(best)]

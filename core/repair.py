@@ -32,14 +32,15 @@ def quoted_spans(request: str) -> list[str]:
 
 
 def _snap_literals(graph: TaskGraph, request: str, notes: list[str]) -> None:
-    """Small models paraphrase the text they should copy ('A cat' -> 'The cat'). When a literal is
-    not in the request but nearly equals a quoted span of it, use the user's exact words."""
+    """Small models paraphrase the text they should copy ('A cat' -> 'The cat') or clip it (the
+    final full stop). When a literal is not itself a quoted span but nearly equals one, use the
+    user's exact words."""
     spans = quoted_spans(request)
     if not spans:
         return
     for task in graph.tasks:
         for name, arg in list(task.args.items()):
-            if arg.kind != "literal" or not arg.value.strip() or arg.value in request:
+            if arg.kind != "literal" or not arg.value.strip() or arg.value in spans:
                 continue
             best = max(spans, key=lambda span: difflib.SequenceMatcher(None, arg.value, span).ratio())
             if difflib.SequenceMatcher(None, arg.value, best).ratio() >= SNAP_RATIO:

@@ -102,3 +102,166 @@ def test_repair_keeps_literals_that_differ_from_every_quote():
     graph = plan({"id": 0, "task": "translation", "args": {"text": "Good morning", "language": "German"}})
     repair(graph, "Translate 'Where is the station?' to German", [])
     assert graph.tasks[0].args["text"].value == "Good morning"
+
+
+# -- planner: schema, decoding again from the first task that cannot run, demos ------------------
+
+import json  # noqa: E402
+
+from core.planner import Planner, plan_schema  # noqa: E402
+from core.prompting import DemoPicker, demo_pool, demo_types, pick_demos, intent  # noqa: E402
+from core.tasks import TASK_TYPES  # noqa: E402
+from tests.fakes import ScriptedController  # noqa: E402
+
+
+class SchemaRecorder(ScriptedController):
+    def __init__(self, *replies):
+        super().__init__(*replies)
+        self.schemas = []
+
+    def chat(self, messages, *, schema=None, **kwargs):
+        self.schemas.append(schema)
+        return super().chat(messages, schema=schema, **kwargs)
+
+
+def branches(schema, k):
+    return {b["properties"]["task"]["const"]: b for b in schema["$defs"][f"task{k}"]["anyOf"]}
+
+
+def test_schema_lets_task_k_refer_only_to_earlier_tasks():
+    schema = plan_schema(["cat.png"])
+    first, third = branches(schema, 0), branches(schema, 2)
+    assert first["image-classification"]["properties"]["args"]["properties"]["image"] == {"enum": ["cat.png"]}
+    assert first["text-to-speech"]["properties"]["dep"] == {"const": []}
+    assert third["image-classification"]["properties"]["id"] == {"const": 2}
+    assert third["image-classification"]["properties"]["args"]["properties"]["image"]["enum"] == \
+        ["cat.png", "<GENERATED>-0", "<GENERATED>-1"]
+    assert third["summarization"]["properties"]["dep"]["items"] == {"enum": [0, 1]}
+    text = third["summarization"]["properties"]["args"]["properties"]["text"]["anyOf"]
+    assert text[0] == {"enum": ["<GENERATED>-0", "<GENERATED>-1"]} and text[1]["pattern"].startswith("^[^<")
+    assert len(schema["properties"]["tasks"]["anyOf"]) == 6  # plans of 1 to 6 tasks
+
+
+def test_schema_leaves_out_types_that_cannot_start_without_their_file():
+    first = branches(plan_schema([]), 0)
+    assert "text-to-image" in first and "image-classification" not in first and "audio-classification" not in first
+    assert "image-classification" in branches(plan_schema([]), 1)  # fed by task 0
+    assert "image-to-image" not in first and "image-to-image" in branches(plan_schema(["x.jpg"]), 0)
+    with pytest.raises(PlanError, match="attach one"):
+        plan_schema([], tuple(t for t in TASK_TYPES if t.name == "image-classification"))
+
+
+def test_schema_after_fixed_tasks_offers_only_inputs_that_fit():
+    fixed = [{"id": 0, "task": "text-to-image", "dep": [], "args": {"text": "a boat"}}]
+    schema = plan_schema([], fixed=fixed)
+    assert schema["$defs"]["task0"] == {"const": fixed[0]}
+    second = branches(schema, 1)
+    assert "automatic-speech-recognition" not in second  # nothing makes audio
+    assert second["image-to-text"]["properties"]["args"]["properties"]["image"] == {"enum": ["<GENERATED>-0"]}
+    assert second["summarization"]["properties"]["args"]["properties"]["text"]["pattern"]  # no text producer
+    assert "anyOf" not in second["summarization"]["properties"]["args"]["properties"]["text"]
+    assert "automatic-speech-recognition" in branches(schema, 2)  # beyond the next task: not yet known
+
+
+def test_schema_compiles_to_a_grammar():
+    from llama_cpp import LlamaGrammar
+
+    fixed = [{"id": 0, "task": "translation", "dep": [], "args": {"text": "Grüß Gott", "language": "English"}}]
+    for schema in (plan_schema(["a.png", "b.wav"]), plan_schema([], fixed=fixed)):
+        assert LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+
+
+def test_planner_decodes_again_from_the_first_task_that_cannot_run():
+    wrong = {"tasks": [{"id": 0, "task": "text-to-image", "dep": [], "args": {"text": "a boat"}},
+                       {"id": 1, "task": "automatic-speech-recognition", "dep": [0], "args": {"audio": "<GENERATED>-0"}}]}
+    right = {"tasks": [wrong["tasks"][0], {"id": 1, "task": "image-to-text", "dep": [0], "args": {"image": "<GENERATED>-0"}}]}
+    controller = SchemaRecorder(wrong, right)
+    outcome = Planner(controller).plan("Draw a boat and describe it", [])
+    assert [t.type for t in outcome.graph.tasks] == ["text-to-image", "image-to-text"]
+    assert outcome.attempts == 2 and "task 1 planned again" in outcome.repairs[0]
+    assert controller.schemas[1]["$defs"]["task0"] == {"const": wrong["tasks"][0]}
+    assert "automatic-speech-recognition" not in branches(controller.schemas[1], 1)
+    assert len(controller.calls[1]) == len(controller.calls[0])  # same prompt: no error message needed
+
+
+def test_planner_sends_a_reply_that_is_no_plan_back_with_the_error_and_gives_up():
+    controller = SchemaRecorder("not json", "still not json")
+    with pytest.raises(PlanError, match="could not make a valid plan"):
+        Planner(controller).plan("Say hello", [])
+    assert len(controller.calls) == 2
+    assert "cannot run" in controller.calls[1][-1]["content"]
+
+
+def test_planner_uses_only_demos_of_its_task_types():
+    types = tuple(t for t in TASK_TYPES if t.name in ("translation", "summarization", "text-to-speech"))
+    planner = Planner(ScriptedController(), n_demos=4, task_types=types)
+    messages = planner.messages("Translate 'hello' into German and read it aloud", [], [])
+    demos = [json.loads(m["content"]) for m in messages if m["role"] == "assistant"]
+    assert len(demos) == 4
+    assert all(task["task"] in {t.name for t in types} for demo in demos for task in demo["tasks"])
+    assert "image-classification" not in messages[0]["content"] and "- translation(text, language)" in messages[0]["content"]
+
+
+def keyword_embedder(calls):
+    """A stand-in for MiniLM: one dimension per keyword, normalised."""
+    words = ["audio", "image", "translate", "similar", "poem", "speech", "video"]
+
+    def embed(texts):
+        calls.append(list(texts))
+        vectors = []
+        for text in texts:
+            v = [float(w in text.lower()) for w in words] + [0.01]
+            norm = sum(x * x for x in v) ** 0.5
+            vectors.append([x / norm for x in v])
+        return vectors
+    return embed
+
+
+def test_demo_picker_takes_the_nearest_by_embedding_best_last_and_embeds_the_pool_once():
+    calls = []
+    embed = keyword_embedder(calls)
+    picker = DemoPicker(embed)
+    chosen = picker.pick("please translate this sentence", 3)
+    assert len(chosen) == 3 and "translate" in chosen[-1]["request"].lower()
+    picker.pick("a poem please", 2)
+    DemoPicker(embed).pick("similar?", 1)  # another planner with the same embedder
+    assert [len(c) for c in calls] == [len(demo_pool()), 1, 1, 1]
+
+
+def test_demo_picker_falls_back_to_word_overlap_when_the_embedder_fails(caplog):
+    def broken(texts):
+        raise OSError("model files missing")
+
+    picker = DemoPicker(broken)
+    request = "Transcribe meeting.wav and summarize what was said."
+    assert picker.pick(request, 2) == pick_demos(request, 2)
+    assert picker.embed is None and "word overlap" in caplog.text
+
+
+def test_file_names_and_quoted_topics_do_not_decide_which_demos_are_near():
+    assert intent("Caption 'example.jpg' and transcribe memo.wav.") == "Caption the image and transcribe the audio."
+    assert intent("How similar are 'A cat sits.' and \"A dog runs.\"?") == 'How similar are "..." and "..."?'
+
+
+def test_demo_pool_is_valid_covers_every_type_and_names_only_files_of_its_request():
+    from core.planner import mentioned_files
+
+    covered = set()
+    for demo in demo_pool():
+        files = mentioned_files(demo["request"])
+        graph = parse_plan({"tasks": demo["tasks"]}, set(files))
+        validate(graph)
+        assert [t.id for t in graph.tasks] == list(range(len(graph.tasks)))
+        assert all(a.value in files for t in graph.tasks for a in t.args.values() if a.kind == "file"), demo
+        covered |= demo_types(demo)
+    assert covered == set(task_names())
+    requests = [d["request"] for d in demo_pool()]
+    assert len(requests) == len(set(requests))
+
+
+def test_repair_snaps_a_clipped_quote_to_the_users_words():
+    request = "How similar are 'A cat sits on the mat.' and 'A kitten rests on the rug.'?"
+    graph = plan({"id": 0, "task": "sentence-similarity",
+                  "args": {"text": "A cat sits on the mat.", "text2": "A kitten rests on the rug"}})
+    repair(graph, request, [])
+    assert graph.tasks[0].args["text2"].value == "A kitten rests on the rug."
