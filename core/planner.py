@@ -19,7 +19,7 @@ from core.controller import Controller, ControllerError
 from core.plan import PlanError, TaskGraph, modality_of_path, parse_plan, validate
 from core.prompting import DemoPicker, Embed, template
 from core.repair import repair
-from core.tasks import TASK_TYPES, TEXT, TaskType, get_task_type
+from core.tasks import PLANNABLE_TASK_TYPES, TASK_TYPES, TEXT, TaskType, get_task_type
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class Planner:
     default; an evaluation restricts it to a benchmark's tool set)."""
 
     def __init__(self, controller: Controller, n_demos: int = 3, max_attempts: int = 2,
-                 task_types: tuple[TaskType, ...] = TASK_TYPES, embed: Embed | None = None) -> None:
+                 task_types: tuple[TaskType, ...] = PLANNABLE_TASK_TYPES, embed: Embed | None = None) -> None:
         self.controller = controller
         self.n_demos = n_demos
         self.max_attempts = max_attempts

@@ -47,6 +47,8 @@ def _t(name, inputs, output, description, controller_fallback=False, aliases=())
 _TEXT_IN = (("text", TEXT, "the text to work on"),)
 _IMAGE_IN = (("image", IMAGE, "an image file or <GENERATED>-k"),)
 _AUDIO_IN = (("audio", AUDIO, "an audio file or <GENERATED>-k"),)
+_CONTROLLED_IN = (("text", TEXT, "what to draw"),
+                  ("image", IMAGE, "the control map (or photo) to follow, or <GENERATED>-k"))
 
 TASK_TYPES: tuple[TaskType, ...] = (
     # Natural language.
@@ -72,6 +74,17 @@ TASK_TYPES: tuple[TaskType, ...] = (
     _t("object-detection", _IMAGE_IN, IMAGE, "find and box the objects in an image"),
     _t("image-segmentation", _IMAGE_IN, IMAGE, "split an image into segments with masks"),
     _t("depth-estimation", _IMAGE_IN, IMAGE, "estimate a depth map of an image"),
+    # ControlNet (HuggingGPT's annotators and conditioned drawing): a control map of an image, then
+    # a new image drawn from a description following that map.
+    _t("canny-control", _IMAGE_IN, IMAGE, "outline an image: its edges as a Canny map for a ControlNet drawing"),
+    _t("depth-control", _IMAGE_IN, IMAGE, "make a depth control map of an image for a ControlNet drawing"),
+    _t("seg-control", _IMAGE_IN, IMAGE, "make a segmentation control map of an image for a ControlNet drawing"),
+    _t("canny-text-to-image", _CONTROLLED_IN, IMAGE,
+       "draw a described image that keeps the outlines (edges) of a photo or canny map"),
+    _t("depth-text-to-image", _CONTROLLED_IN, IMAGE,
+       "draw a described image that keeps the depth layout of a depth map"),
+    _t("seg-text-to-image", _CONTROLLED_IN, IMAGE,
+       "draw a described image that keeps the regions of a segmentation map"),
     _t("image-to-text", _IMAGE_IN, TEXT, "caption an image or read its text"),
     _t("visual-question-answering", (_IMAGE_IN[0], ("text", TEXT, "the question about the image")),
        TEXT, "answer a question about an image"),
@@ -93,6 +106,15 @@ TASK_TYPES: tuple[TaskType, ...] = (
 
 _BY_NAME = {t.name: t for t in TASK_TYPES}
 
+# Task types the catalogue names but this app will not run, with the reason in plain words. The
+# planner leaves them out (PLANNABLE_TASK_TYPES); evaluation still maps benchmark tools onto them.
+UNAVAILABLE: dict[str, str] = {
+    "tabular-classification": "tabular models are published as scikit-learn or XGBoost pickles (joblib), "
+                              "which can run arbitrary code when loaded, so no tabular model is run here",
+}
+
+PLANNABLE_TASK_TYPES: tuple[TaskType, ...] = tuple(t for t in TASK_TYPES if t.name not in UNAVAILABLE)
+
 
 def get_task_type(name: str) -> TaskType | None:
     return _BY_NAME.get(normalise_task_name(name))
@@ -105,3 +127,8 @@ def normalise_task_name(name: str) -> str:
 
 def task_names() -> list[str]:
     return [t.name for t in TASK_TYPES]
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why a task type cannot run in this app, or None when it can."""
+    return UNAVAILABLE.get(normalise_task_name(name))

@@ -6,6 +6,11 @@ Memory is accounted per device ("cpu" for RAM, "cuda:N" per GPU) from estimates 
 weight files (see `models.memory`). Loaded models stay warm, least recently used first out, and
 a model in use by a running task is never unloaded under it: a load that needs its room waits for
 it to finish. Memory used outside the runtime (the controller LLM) is registered with `reserve`.
+
+A runner that needs no model (Canny) is offered as a built-in record (`builtin/canny`): leasing it
+reads no files and takes no room in the budget. A model may serve a task other than its own when
+the task's runner borrows it (a depth-estimation model makes depth control maps); it is then kept
+warm under "<id> as <task>", being a second runner of its own.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 from models.devices import SINGLE, Placement, decide, device_capacity, gpu_info
 from models.formats import FormatError
 from models.memory import WeightSize, estimate
-from models.runners import runner_for
+from models.runners import builtin_record, builtin_records, model_tasks_for, runner_for
 from models.runners.base import ExpertError, Runner, WrongTaskError, quiet_libraries
 from models.store import LocalStore, ModelRecord
 
@@ -63,11 +68,19 @@ class ExpertRuntime:
     def candidates(self, task: str) -> list[ModelRecord]:
         if runner_for(task) is None:
             return []
-        # Warm models first (no load to pay), then smaller ones (faster to load, more likely to fit).
-        return sorted(self.store.for_task(task), key=lambda r: (r.id not in self._warm, r.size_bytes))
+        installed = [r for name in model_tasks_for(task) for r in self.store.for_task(name)]
+        # Warm models first (no load to pay), then smaller ones (faster to load, more likely to fit);
+        # models made for the task before borrowed ones.
+        ranked = sorted(installed, key=lambda r: (_key(r.id, r.task, task) not in self._warm, r.task != task,
+                                                  r.size_bytes))
+        return builtin_records(task) + ranked
+
+    def record(self, model_id: str) -> ModelRecord | None:
+        """A built-in or installed model by id."""
+        return builtin_record(model_id) or self.store.get(model_id)
 
     def run(self, model_id: str, task: str, inputs: dict[str, str], workdir: Path, cancel) -> dict[str, Any]:
-        runner = self._lease(model_id, task, cancel)
+        runner, key = self._lease(model_id, task, cancel)
         try:
             cancel.raise_if_cancelled()
             start = time.perf_counter()
@@ -80,7 +93,7 @@ class ExpertRuntime:
                 raise ExpertError(f"{task} with '{model_id}' failed: {error}") from error
             cancel.raise_if_cancelled()  # a generation stopped early is not a result
         finally:
-            self._release(model_id)
+            self._release(key)
         outputs.setdefault("device", runner.placement.device)
         outputs.setdefault("dtype", runner.placement.dtype)
         if runner.placement.strategy != SINGLE:
@@ -92,64 +105,70 @@ class ExpertRuntime:
 
     def acquire(self, model_id: str, task: str, cancel=None) -> Runner:
         """The model loaded and warm (loading it if needed), not held: a later load may unload it."""
-        runner = self._lease(model_id, task, cancel)
-        self._release(model_id)
+        runner, key = self._lease(model_id, task, cancel)
+        self._release(key)
         return runner
 
     def prefetch(self, model_id: str, task: str) -> None:
         """Load a model a later task will need while earlier tasks run (the engine calls this)."""
         self.acquire(model_id, task)
 
-    def _lease(self, model_id: str, task: str, cancel) -> Runner:
+    def _lease(self, model_id: str, task: str, cancel) -> tuple[Runner, str]:
+        """The runner, loaded and held, and the key it is kept warm under (for `_release`)."""
         record = self._check(model_id, task)
         runner_class = runner_for(task)
+        key = _key(model_id, record.task, task)
         with self._cond:
-            lock = self._loading.setdefault(model_id, threading.Lock())
+            lock = self._loading.setdefault(key, threading.Lock())
         with lock:  # two tasks wanting the same cold model load it once
             with self._cond:
-                if model_id in self._warm:
-                    entry = self._warm[model_id]
-                    self._warm.move_to_end(model_id)
+                if key in self._warm:
+                    entry = self._warm[key]
+                    self._warm.move_to_end(key)
                     entry.users += 1
-                    return entry.runner
-            size = self._estimate(record)
-            placement = self._place(size, runner_class)
-            use = placement.memory_use(size.components(placement.dtype))
-            self._make_room(model_id, use, cancel)
+                    return entry.runner, key
+            if runner_class.needs_model:
+                size = self._estimate(record)
+                placement = self._place(size, runner_class)
+                use = placement.memory_use(size.components(placement.dtype))
+                self._make_room(key, use, cancel)
+            else:  # computed in code: nothing to read, no memory worth budgeting or freeing
+                placement, use = Placement("cpu", "float32"), {}
             runner = runner_class(Path(record.path), placement)
             runner.use_safetensors = record.format != "pickle"
             try:
-                quiet_libraries()
+                if runner_class.needs_model:  # a built-in loads no library to quieten
+                    quiet_libraries()
                 runner.load()
             except BaseException as error:  # safetensors, torch and transformers each raise their own types
                 runner.unload()
                 with self._cond:
-                    self._pending.pop(model_id, None)  # the room it held is free again
+                    self._pending.pop(key, None)  # the room it held is free again
                     self._cond.notify_all()
                 self._free_memory()
                 if not isinstance(error, Exception):
                     raise
                 raise _load_error(model_id, task, error) from error
             with self._cond:
-                self._pending.pop(model_id, None)
-                self._warm[model_id] = _Warm(runner, use, users=1)
+                self._pending.pop(key, None)
+                self._warm[key] = _Warm(runner, use, users=1)
                 self.loads += 1
-            log.info("loaded %s on %s (%s, %s), about %s", model_id, placement.device, placement.dtype,
-                     placement.strategy, _describe(use))
-            return runner
+            log.info("loaded %s on %s (%s, %s), about %s", key, placement.device, placement.dtype,
+                     placement.strategy, _describe(use) or "no memory to speak of")
+            return runner, key
 
-    def _release(self, model_id: str) -> None:
+    def _release(self, key: str) -> None:
         with self._cond:
-            entry = self._warm.get(model_id)
+            entry = self._warm.get(key)
             if entry is not None:
                 entry.users -= 1
             self._cond.notify_all()
 
     def _check(self, model_id: str, task: str) -> ModelRecord:
-        record = self.store.get(model_id)
+        record = self.record(model_id)
         if record is None:
             raise ExpertError(f"model '{model_id}' is not installed")
-        if record.task != task:
+        if record.task not in model_tasks_for(task):
             raise ExpertError(f"model '{model_id}' does {record.task}, not {task}")
         if record.format == "pickle" and model_id not in self.allow_pickle:
             raise ExpertError(f"model '{model_id}' has only pickle weights, which can run code; "
@@ -298,6 +317,11 @@ def _load_error(model_id: str, task: str, error: Exception) -> ExpertError:
         package = missing.group(1) if missing else error.name
         return ExpertError(f"model '{model_id}' needs the Python package '{package}', which is not installed")
     return ExpertError(f"model '{model_id}' could not be loaded (missing or corrupt files?): {error}")
+
+
+def _key(model_id: str, model_task: str, task: str) -> str:
+    """What a loaded runner is kept warm under: the model's id for its own task, else the pair."""
+    return model_id if model_task == task else f"{model_id} as {task}"
 
 
 def _gib(nbytes: int) -> str:

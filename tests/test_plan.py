@@ -184,6 +184,26 @@ def test_planner_decodes_again_from_the_first_task_that_cannot_run():
     assert len(controller.calls[1]) == len(controller.calls[0])  # same prompt: no error message needed
 
 
+def test_the_planner_offers_controlnet_and_leaves_out_task_types_that_cannot_run():
+    from core.tasks import PLANNABLE_TASK_TYPES, UNAVAILABLE
+
+    assert "tabular-classification" in UNAVAILABLE and TASK_TYPES[0] in PLANNABLE_TASK_TYPES
+    reply = {"tasks": [{"id": 0, "task": "canny-control", "dep": [], "args": {"image": "room.jpg"}},
+                       {"id": 1, "task": "canny-text-to-image", "dep": [0],
+                        "args": {"text": "a cat on a sofa", "image": "<GENERATED>-0"}}]}
+    controller = SchemaRecorder(reply)
+    outcome = Planner(controller).plan("Draw a cat on a sofa with the outlines of room.jpg", [])
+    assert [t.type for t in outcome.graph.tasks] == ["canny-control", "canny-text-to-image"]
+    system = controller.calls[0][0]["content"]
+    assert "- canny-control(image): " in system and "- canny-text-to-image(text, image): " in system
+    assert "tabular-classification" not in json.dumps(controller.calls[0])  # neither offered nor in a demo
+    first, second = branches(controller.schemas[0], 0), branches(controller.schemas[0], 1)
+    assert {"canny-control", "depth-control", "seg-control", "canny-text-to-image"} <= set(first)
+    assert "tabular-classification" not in first
+    assert second["canny-text-to-image"]["properties"]["args"]["properties"]["image"] == {
+        "enum": ["room.jpg", "<GENERATED>-0"]}  # the photo, or the map task 0 makes
+
+
 def test_planner_sends_a_reply_that_is_no_plan_back_with_the_error_and_gives_up():
     controller = SchemaRecorder("not json", "still not json")
     with pytest.raises(PlanError, match="could not make a valid plan"):

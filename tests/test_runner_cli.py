@@ -56,7 +56,8 @@ def test_run_json_reports_the_task_model_device_and_absolute_artifacts(tiny, dat
     (["run", "sentence-similarity", "--text", "a", "--text", "b", "--text", "c"], "takes 2 --text value(s)"),
     (["run", "text-to-speech", "--text", "hello"], "no model installed for text-to-speech"),
     (["run", "text-to-speech", "--text", "hello", "--model", "nobody/nothing"], "not installed"),
-    (["run", "audio-to-audio", "--file", __file__], "no expert runner does audio-to-audio"),
+    (["run", "tabular-classification", "--file", __file__],
+     "tabular-classification is not available in this app: tabular models are published as scikit-learn"),
 ])
 def test_run_bad_input_is_one_line_and_exit_status_2(capsys, argv, message):
     assert cli(argv) == 2

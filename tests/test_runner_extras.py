@@ -1,7 +1,9 @@
 """The rest of HuggingGPT's repertoire: ControlNet annotators and generation, instruction image
 editing, text to video and voice conversion, on tiny random-weight models built here offline and
 loaded through the product's store and runtime. The Canny annotator needs no model and is checked
-against a shape whose edges are known.
+against a shape whose edges are known; the runtime offers it as the built-in model `builtin/canny`,
+so `main.py run canny-control` and a planned canny-control -> canny-text-to-image chain work with
+nothing installed but the ControlNet.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ import soundfile
 from PIL import Image, ImageDraw
 
 import models.runners
+from app.cli import main as cli
 from core.cancel import CancelToken, Cancelled
+from core.engine import Engine
+from core.store import ConversationStore
+from core.tasks import UNAVAILABLE, task_names
 from models.devices import Placement
 from models.runners.audio_convert import VoiceConversionRunner
 from models.runners.control import (CannyControlRunner, ControlNetRunner, DepthControlRunner, SegControlRunner, canny,
@@ -24,6 +30,7 @@ from models.runners.editing import ImageEditingRunner
 from models.runners.video import TextToVideoRunner
 from models.runtime import ExpertError, ExpertRuntime
 from models.store import LocalStore
+from tests.fakes import ScriptedController
 from tests.tiny_models import (IMAGE_SIZE, SAMPLING_RATE, clip_bpe_tokenizer, depth_estimation,  # noqa: F401 (fixtures)
                                image_segmentation, one_torch_thread, sample_audio, sample_image, stable_diffusion,
                                text_to_speech, tiny)
@@ -34,14 +41,17 @@ PHOTO_SIZE = (48, 40)  # not square, a multiple of 8: outputs of image-condition
 CONTROL_SIZE = (48, 32)
 FRAMES = 3
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread", "extra_runners")
+# Every task of NEW_RUNNERS has a test here (test_runner_tasks.py covers the other runners).
+TESTED_TASKS = {"canny-control", "depth-control", "seg-control", "canny-text-to-image", "depth-text-to-image",
+                "seg-text-to-image", "image-editing", "text-to-video", "audio-to-audio"}
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture
-def extra_runners(monkeypatch):
-    """The runners of this module in the registry (a no-op once models.runners lists them)."""
-    missing = tuple(r for r in NEW_RUNNERS if r not in models.runners.RUNNERS)
-    monkeypatch.setattr(models.runners, "RUNNERS", models.runners.RUNNERS + missing)
+def test_the_runners_are_registered_and_every_task_of_theirs_is_tested_here():
+    assert all(runner in models.runners.RUNNERS for runner in NEW_RUNNERS)
+    assert {task for runner in NEW_RUNNERS for task in runner.tasks} == TESTED_TASKS
+    assert all(models.runners.runner_for(task) for task in TESTED_TASKS)
 
 
 # -- tiny models ----------------------------------------------------------------------------------
@@ -363,3 +373,84 @@ def test_audio_to_audio_refuses_a_model_that_is_not_speecht5(tiny, tmp_path):
     clip = str(sample_audio(tmp_path / "clip.wav"))
     with pytest.raises(ExpertError, match="SpeechT5 voice conversion; a vits model is not one"):
         run(tiny, tmp_path, "audio-to-audio", {"audio": clip}, text_to_speech)
+
+
+# -- built in, borrowed and unavailable: the runtime, the command line, the engine -----------------
+
+def test_canny_is_a_builtin_model_that_needs_no_files_and_no_memory(tmp_path, photo):
+    runtime = ExpertRuntime(LocalStore(tmp_path / "data"), budget_bytes=1)  # room for no model at all
+    [record] = runtime.candidates("canny-control")
+    assert (record.id, record.task, record.source, record.size_bytes) == ("builtin/canny", "canny-control",
+                                                                          "builtin", 0)
+    outputs = runtime.run("builtin/canny", "canny-control", {"image": photo}, tmp_path / "work", CancelToken())
+    assert _png(outputs["image"], tmp_path / "work").size == PHOTO_SIZE and outputs["device"] == "cpu"
+    assert runtime.usage() == {} and runtime.warm_models() == ["builtin/canny"]
+    with pytest.raises(ExpertError, match="'builtin/canny' does canny-control, not depth-control"):
+        runtime.run("builtin/canny", "depth-control", {"image": photo}, tmp_path / "work", CancelToken())
+
+
+def test_main_py_run_canny_control_works_with_no_model_installed(tmp_path, photo, capsys):
+    assert LocalStore(tmp_path / "data").for_task("canny-control") == []
+    assert cli(["run", "canny-control", "--file", photo, "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert (record["task"], record["model"], record["device"]) == ("canny-control", "builtin/canny", "cpu")
+    image = Path(record["outputs"]["image"])
+    assert image.is_absolute() and image.parent.parent == tmp_path / "data" / "runs"
+    assert "Canny edge map" in record["outputs"]["text"]
+
+
+def test_depth_and_seg_control_run_the_installed_depth_and_segmentation_models(tiny, tmp_path, photo):
+    data = tmp_path / "data"
+    depth = tiny.install("depth-estimation", data, depth_estimation)
+    segmenter = tiny.install("image-segmentation", data, image_segmentation)
+    runtime = ExpertRuntime(LocalStore(data))
+    assert [r.id for r in runtime.candidates("depth-control")] == [depth]
+    assert [r.id for r in runtime.candidates("seg-control")] == [segmenter]
+    assert runtime.candidates("canny-text-to-image") == []
+
+    control = runtime.run(depth, "depth-control", {"image": photo}, tmp_path / "work", CancelToken())
+    plain = runtime.run(depth, "depth-estimation", {"image": photo}, tmp_path / "work", CancelToken())
+    assert "depth control map" in control["text"] and "depth control map" not in plain["text"]
+    assert runtime.warm_models() == [f"{depth} as depth-control", depth]  # each task its own runner
+    outputs = runtime.run(segmenter, "seg-control", {"image": photo}, tmp_path / "work", CancelToken())
+    assert outputs["text"].startswith("segmentation control map")
+    with pytest.raises(ExpertError, match=f"'{depth}' does depth-estimation, not seg-control"):
+        runtime.run(depth, "seg-control", {"image": photo}, tmp_path / "work", CancelToken())
+
+
+def test_task_types_with_no_safe_runner_are_refused_with_the_reason(tmp_path, photo, capsys):
+    assert set(UNAVAILABLE) == set(task_names()) - set(models.runners.supported_tasks()) == {"tabular-classification"}
+    assert cli(["run", "tabular-classification", "--file", photo]) == 2
+    err = capsys.readouterr().err
+    assert "tabular-classification is not available in this app" in err and "pickles" in err
+    assert cli(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "tabular-classification: not available: " in out and "canny-control (builtin/canny)" in out
+    assert cli(["models", "catalogue", "--task", "tabular-classification", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unavailable"] == UNAVAILABLE
+
+
+def test_a_planned_canny_controlnet_chain_runs_end_to_end(tiny, tmp_path):
+    """canny-control (built in) -> canny-text-to-image on a tiny ControlNet: the drawing follows
+    the edge map the first task made, and takes it as an edge map (no second Canny pass)."""
+    data = tmp_path / "data"
+    drawer = install(tiny, tmp_path, "canny-text-to-image", controlnet, inference_steps=2)
+    plan = {"tasks": [{"id": 0, "task": "canny-control", "dep": [], "args": {"image": "photo.png"}},
+                      {"id": 1, "task": "canny-text-to-image", "dep": [0],
+                       "args": {"text": "a red car", "image": "<GENERATED>-0"}}]}
+    controller = ScriptedController(plan, "Here is a red car drawn on the outlines of your photo.")
+    runtime = ExpertRuntime(LocalStore(data))
+    conversation = ConversationStore(data).create()
+    photo = sample_image(tmp_path / "photo.png", PHOTO_SIZE)
+    turn = Engine(controller, runtime).ask("Draw a red car following the outlines of photo.png.", conversation,
+                                           [photo])
+
+    assert turn.status == "done", turn.error
+    edges, drawing = turn.results
+    assert (edges.model, drawing.model) == ("builtin/canny", drawer)
+    assert edges.status == drawing.status == "done", (edges.error, drawing.error)
+    assert drawing.inputs["image"] == edges.outputs["image"]  # <GENERATED>-0 became the edge map
+    assert "following the canny map" in drawing.outputs["text"] and "Canny first" not in drawing.outputs["text"]
+    image = Path(drawing.outputs["image"])
+    assert image.is_relative_to(conversation.folder) and _png(str(image), conversation.folder).size == PHOTO_SIZE
+    assert turn.answer == "Here is a red car drawn on the outlines of your photo."

@@ -96,11 +96,24 @@ def cmd_list(args) -> int:
         return EXIT_OK
     if not records:
         print("no models installed")
-        return EXIT_OK
-    rows = [(r.id, r.task, r.format, human(r.size_bytes), "installed" if r.complete else "partial", r.source)
-            for r in records]
-    _table(("ID", "TASK", "FORMAT", "SIZE", "STATUS", "SOURCE"), rows)
+    else:
+        rows = [(r.id, r.task, r.format, human(r.size_bytes), "installed" if r.complete else "partial", r.source)
+                for r in records]
+        _table(("ID", "TASK", "FORMAT", "SIZE", "STATUS", "SOURCE"), rows)
+    _print_builtin_and_unavailable()
     return EXIT_OK
+
+
+def _print_builtin_and_unavailable() -> None:
+    """The tasks that need no model, and those the app does not run, with the reason."""
+    from core.tasks import UNAVAILABLE
+    from models.runners import builtin_records
+
+    builtins = builtin_records()
+    if builtins:
+        print("\nbuilt in (no model needed): " + ", ".join(f"{r.task} ({r.id})" for r in builtins))
+    for name, reason in UNAVAILABLE.items():
+        print(f"\n{name}: not available: {reason}")
 
 
 def _table(header, rows) -> None:
@@ -121,9 +134,12 @@ def cmd_catalogue(args) -> int:
     experts = [e for e in catalogue.experts if task in (None, e.task)]
     controllers = list(catalogue.controllers) if task in (None, CONTROLLER_TASK) else []
     if args.json:
+        from core.tasks import UNAVAILABLE
+
         print(json.dumps({"experts": [{**asdict(e), "installed": e.id in installed} for e in experts],
                           "controllers": [{**asdict(c), "id": c.id, "installed": c.id in installed} for c in controllers],
-                          "task_notes": {t: n for t, n in catalogue.task_notes.items() if task in (None, t)}},
+                          "task_notes": {t: n for t, n in catalogue.task_notes.items() if task in (None, t)},
+                          "unavailable": {t: r for t, r in UNAVAILABLE.items() if task in (None, t)}},
                          indent=2))
         return EXIT_OK
     if experts:

@@ -2,8 +2,9 @@
 straight on an installed model, without the controller (for scripts, checks and benchmarks).
 
 `--text` values fill the task's text inputs in order, `--file` values its file inputs in order.
-Artifacts go to `<data dir>/runs/<timestamp>/`. Module-level imports stay light: the command line
-imports every command module at start-up.
+Artifacts go to `<data dir>/runs/<timestamp>/`. A task with a built-in runner (canny-control)
+needs no model; a task type the app does not run (tabular-classification) is refused with the
+reason. Module-level imports stay light: the command line imports every command module at start-up.
 """
 
 from __future__ import annotations
@@ -46,11 +47,13 @@ def task_inputs(task_type, texts: list[str], files: list[str]) -> dict[str, str]
 
 
 def cmd_run(args) -> int:
-    from core.tasks import get_task_type, task_names
+    from core.tasks import get_task_type, task_names, unavailable_reason
 
     task_type = get_task_type(args.task)
     if task_type is None:
         raise UsageError(f"unknown task '{args.task}'; known tasks: {', '.join(task_names())}")
+    if unavailable_reason(task_type.name):
+        raise UsageError(f"{task_type.name} is not available in this app: {unavailable_reason(task_type.name)}")
     files = [str(path) for path in check_files(args.file)]
     inputs = task_inputs(task_type, args.text, files)
 
@@ -58,7 +61,7 @@ def cmd_run(args) -> int:
 
     from core.cancel import CancelToken
     from core.settings import Settings
-    from models.runners import runner_for
+    from models.runners import model_tasks_for, runner_for
     from models.runtime import ExpertError, ExpertRuntime
     from models.store import LocalStore
 
@@ -69,10 +72,10 @@ def cmd_run(args) -> int:
     runtime = ExpertRuntime(LocalStore(settings.data_path), device=settings.device,
                             budget_bytes=int(settings.memory_budget_gb * 2**30) or None)
     model = args.model or _first_candidate(runtime, task)
-    record = runtime.store.get(model)
+    record = runtime.record(model)
     if record is None:
         raise UsageError(f"--model {model}: not installed (see `main.py models list`)")
-    if record.task != task:
+    if record.task not in model_tasks_for(task):
         raise UsageError(f"--model {model} does {record.task}, not {task}")
     workdir = settings.data_path / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     start = time.perf_counter()

@@ -46,6 +46,14 @@ class Runner:
 
     tasks: ClassVar[tuple[str, ...]] = ()
     pipeline: ClassVar[bool] = False  # a diffusers pipeline (placed with CPU offload when too big)
+    # Installed models of these tasks also serve this runner's (a depth-estimation model makes
+    # depth control maps), besides models recorded for its own tasks.
+    model_tasks: ClassVar[tuple[str, ...]] = ()
+    # False for a runner with no model (computed in code): the runtime offers it as the built-in
+    # model `builtin_id`, which needs no files and no memory budget.
+    needs_model: ClassVar[bool] = True
+    builtin_id: ClassVar[str] = ""
+    builtin_description: ClassVar[str] = ""
 
     def __init__(self, path: Path, placement: Placement) -> None:
         self.path = Path(path)

@@ -134,6 +134,8 @@ class CannyControlRunner(Runner):
 
     tasks = ("canny-control",)
     needs_model = False
+    builtin_id = "builtin/canny"
+    builtin_description = "Canny edge detector built into the app (no model to install)"
 
     def load(self) -> None:
         pass
@@ -151,6 +153,7 @@ class DepthControlRunner(DepthEstimationRunner):
     dark, like the MiDaS maps it was trained on)."""
 
     tasks = ("depth-control",)
+    model_tasks = ("depth-estimation",)
 
     def run(self, task, inputs, workdir, cancel):
         outputs = super().run(task, inputs, workdir, cancel)
@@ -164,6 +167,7 @@ class SegControlRunner(ImageSegmentationRunner):
     learnt ADE20K's palette, so with it the drawing follows the regions but may misread classes."""
 
     tasks = ("seg-control",)
+    model_tasks = ("image-segmentation",)
 
     def run(self, task, inputs, workdir, cancel):
         from PIL import Image
