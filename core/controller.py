@@ -138,11 +138,11 @@ class LlamaController:
 
     def _new_context(self):
         try:
-            from llama_cpp import Llama
+            from core.greedy_grammar import GreedyGrammarLlama
         except ImportError as error:  # pragma: no cover - set-up installs it
             raise ControllerError("llama-cpp-python is not installed; run the set-up script") from error
         try:
-            return Llama(
+            return GreedyGrammarLlama(
                 model_path=str(self.settings.path),
                 n_ctx=self.settings.n_ctx,
                 n_threads=self.settings.n_threads or max(1, os.cpu_count() or 1),

@@ -157,7 +157,7 @@ class Planner:
     demos are chosen by word overlap. `task_types` is what plans may use (all of the catalogue by
     default; an evaluation restricts it to a benchmark's tool set)."""
 
-    def __init__(self, controller: Controller, n_demos: int = 3, max_attempts: int = 2,
+    def __init__(self, controller: Controller, n_demos: int = 2, max_attempts: int = 2,
                  task_types: tuple[TaskType, ...] = PLANNABLE_TASK_TYPES, embed: Embed | None = None) -> None:
         self.controller = controller
         self.n_demos = n_demos
