@@ -46,7 +46,10 @@ class Arg:
     def from_raw(cls, raw: str, files: set[str]) -> "Arg":
         match = GENERATED.fullmatch(raw.strip())
         if match:
-            return cls("generated", "", int(match.group(1)))
+            digits = match.group(1)
+            if len(digits) > 18:  # no plan has that many tasks; int() would refuse past 4300 digits
+                raise PlanError(f"'<GENERATED>-{digits[:12]}...' refers to no task")
+            return cls("generated", "", int(digits))
         if raw.strip() in files or modality_of_path(raw.strip()):
             return cls("file", raw.strip())
         return cls("literal", raw)
@@ -117,7 +120,10 @@ def parse_plan(data, files: set[str] | None = None) -> TaskGraph:
         raw_args = {} if raw_args is None else raw_args
         if not isinstance(raw_args, dict):
             raise PlanError(f"task {task_id}: args must be an object")
-        args = {str(k): Arg.from_raw(str(v), files) for k, v in raw_args.items() if v is not None}
+        try:
+            args = {str(k): Arg.from_raw(str(v), files) for k, v in raw_args.items() if v is not None}
+        except PlanError as error:
+            raise PlanError(f"task {task_id}: {error}") from None
         dep = raw.get("dep") or []
         if not isinstance(dep, list) or not all(isinstance(d, int) for d in dep):
             raise PlanError(f"task {task_id}: dep must be a list of task ids")
