@@ -59,6 +59,19 @@ class HubFile:
         return self.sha256 or self.git_sha1 or ""
 
 
+def _check_listed(repo_id: str, entry: dict, lfs: dict | None) -> None:
+    """A listed file becomes a path under the model's folder and its id a blob name: a server that
+    names '../x', '/abs' or a non-hex id must not make the download write outside the cache."""
+    path = str(entry.get("path", ""))
+    parts = path.split("/")
+    oid = str((lfs.get("oid") or lfs.get("sha256") or "") if lfs else (entry.get("oid") or ""))
+    if (not path or path.startswith("/") or "\\" in path or "\0" in path
+            or any(part in ("", ".", "..") for part in parts)):
+        raise HubError(f"{repo_id}: the server lists a file with an unsafe path {path[:80]!r}")
+    if oid and not all(c in "0123456789abcdef" for c in oid.lower()):
+        raise HubError(f"{repo_id}: the server lists {path} with an unsafe id {oid[:80]!r}")
+
+
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     """Redirects are followed by hand: each new host needs its own network window, and the token
     must not travel to a host other than the endpoint."""
@@ -192,6 +205,7 @@ class HubClient:
                 if entry.get("type") != "file":
                     continue
                 lfs = entry.get("lfs") or None
+                _check_listed(repo_id, entry, lfs)
                 files.append(HubFile(entry["path"], int(lfs["size"] if lfs else entry["size"]),
                                      (lfs.get("oid") or lfs.get("sha256")) if lfs else None,
                                      None if lfs else entry.get("oid")))
