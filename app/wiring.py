@@ -53,9 +53,15 @@ def build_app(settings: Settings, controller_override: str | None = None,
             path=controller_path(settings, controller_override), n_ctx=settings.n_ctx,
             n_threads=settings.n_threads or None, n_gpu_layers=settings.n_gpu_layers))
     store = LocalStore(settings.data_path)
-    budget = int(settings.memory_budget_gb * 2**30) or None
-    runtime = ExpertRuntime(store, device=settings.device, budget_bytes=budget)
+    runtime = build_runtime(settings, store)
     return App(settings, store, runtime, Engine(controller, runtime, planner=planner_for(settings)(controller)))
+
+
+def build_runtime(settings: Settings, store: LocalStore | None = None) -> ExpertRuntime:
+    """The expert runtime the settings describe: device preference, RAM budget, pickle allow-list."""
+    return ExpertRuntime(store or LocalStore(settings.data_path), device=settings.device,
+                         budget_bytes=int(settings.memory_budget_gb * 2**30) or None,
+                         allow_pickle=frozenset(settings.allow_pickle_models))
 
 
 def planner_for(settings: Settings) -> Callable[..., Planner]:

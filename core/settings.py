@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ class Settings:
     memory_budget_gb: float = 0.0  # 0: no budget beyond what the machine has
     data_dir: str = ""  # empty: the platform's data folder
     allow_downloads: bool = False
+    # Models allowed to load pickle weights (which can run code when loaded), by id.
+    allow_pickle_models: list = field(default_factory=list)
     # A shared OpenAI-compatible server instead of the local GGUF (empty: run the GGUF in-process).
     # Requests and results go to that server: see the README.
     controller_url: str = ""

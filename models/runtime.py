@@ -172,7 +172,7 @@ class ExpertRuntime:
             raise ExpertError(f"model '{model_id}' does {record.task}, not {task}")
         if record.format == "pickle" and model_id not in self.allow_pickle:
             raise ExpertError(f"model '{model_id}' has only pickle weights, which can run code; "
-                              "allow pickle for this model in the model manager to use it")
+                              "to use it anyway, add its id to allow_pickle_models in settings.json")
         if runner_for(task) is None:
             raise ExpertError(f"no runner for {task} yet")
         return record

@@ -328,3 +328,21 @@ def test_wav_writing_scales_down_instead_of_clipping(tmp_path):
     samples, rate = soundfile.read(path)
     assert rate == 16000
     assert samples.max() == pytest.approx(1.0, abs=1e-3) and samples.min() == pytest.approx(-0.5, abs=1e-3)
+
+
+def test_pickle_weights_run_only_for_models_the_settings_allow(tiny, data):
+    from app.wiring import build_runtime
+    from core.settings import Settings
+    from transformers import AutoModelForSequenceClassification
+
+    (model,) = classifiers(tiny, data, "pickled")
+    folder = data / "models" / "tiny--pickled"
+    weights = AutoModelForSequenceClassification.from_pretrained(folder).state_dict()
+    torch.save(weights, folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    settings = Settings(data_dir=str(data))
+    assert LocalStore(data).get(model).format == "pickle"
+    message = expert_error(lambda: run(build_runtime(settings), model))
+    assert "pickle" in message and "allow_pickle_models" in message
+    settings.allow_pickle_models = [model]
+    assert run(build_runtime(settings), model)["labels"]

@@ -59,18 +59,17 @@ def cmd_run(args) -> int:
 
     from datetime import datetime
 
+    from app.wiring import build_runtime
     from core.cancel import CancelToken
     from core.settings import Settings
     from models.runners import model_tasks_for, runner_for
-    from models.runtime import ExpertError, ExpertRuntime
-    from models.store import LocalStore
+    from models.runtime import ExpertError
 
     task = task_type.name
     if runner_for(task) is None:
         raise UsageError(f"no expert runner does {task} yet")
     settings = Settings.load()
-    runtime = ExpertRuntime(LocalStore(settings.data_path), device=settings.device,
-                            budget_bytes=int(settings.memory_budget_gb * 2**30) or None)
+    runtime = build_runtime(settings)
     model = args.model or _first_candidate(runtime, task)
     record = runtime.record(model)
     if record is None:
