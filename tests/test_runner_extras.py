@@ -454,3 +454,14 @@ def test_a_planned_canny_controlnet_chain_runs_end_to_end(tiny, tmp_path):
     image = Path(drawing.outputs["image"])
     assert image.is_relative_to(conversation.folder) and _png(str(image), conversation.folder).size == PHOTO_SIZE
     assert turn.answer == "Here is a red car drawn on the outlines of your photo."
+
+
+def test_main_py_run_canny_text_to_image_with_an_imported_tiny_controlnet(tiny, tmp_path, photo, capsys):
+    folder = tiny.folder(controlnet)
+    assert cli(["models", "import", str(folder), "--task", "canny-text-to-image", "--id", "tiny/controlnet"]) == 0
+    capsys.readouterr()
+    assert cli(["run", "canny-text-to-image", "--file", photo, "--text", "a castle", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert (record["task"], record["model"], record["device"]) == ("canny-text-to-image", "tiny/controlnet", "cpu")
+    assert "edges found with Canny first" in record["outputs"]["text"]
+    assert _png(record["outputs"]["image"], tmp_path / "data" / "runs").size == PHOTO_SIZE
