@@ -154,8 +154,8 @@ def with_context(request: str, history: list[dict]) -> str:
 
 class Planner:
     """`embed` (texts -> normalised vectors) chooses the demos nearest to each request; without it
-    demos are chosen by word overlap. `task_types` is what plans may use (all of the catalogue by
-    default; an evaluation restricts it to a benchmark's tool set)."""
+    demos are chosen by word overlap. `task_types` is what plans may use (by default every type that
+    has a runner here; an evaluation restricts it to a benchmark's tool set)."""
 
     def __init__(self, controller: Controller, n_demos: int = 2, max_attempts: int = 2,
                  task_types: tuple[TaskType, ...] = PLANNABLE_TASK_TYPES, embed: Embed | None = None) -> None:
