@@ -115,4 +115,4 @@ class EventBus:
             try:
                 listener(event)
             except Exception:  # a broken front end must not stop the engine
-                log.exception("event listener failed on %s", event.kind)
+                log.exception("event listener failed on %s", getattr(event, "kind", type(event).__name__))

@@ -6,14 +6,12 @@ them to its own thread and a terminal can print them. No Qt here.
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
-log = logging.getLogger(__name__)
+from core.events import EventBus
 
 SPEED_WINDOW_S = 5.0
 
@@ -51,8 +49,7 @@ class ProgressEvent:
 
 class DownloadProgress:
     def __init__(self, min_interval_s: float = 0.1, clock: Callable[[], float] = time.monotonic) -> None:
-        self._listeners: list[Callable[[ProgressEvent], None]] = []
-        self._lock = threading.Lock()
+        self._listeners = EventBus()  # a broken observer is logged and never breaks the download
         self._clock = clock
         self._min_interval = min_interval_s
         self._last_emit = float("-inf")
@@ -66,15 +63,7 @@ class DownloadProgress:
         self.latest: ProgressEvent | None = None
 
     def subscribe(self, listener: Callable[[ProgressEvent], None]) -> Callable[[], None]:
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.subscribe(listener)
 
     # -- driven by the worker -------------------------------------------------------------------
 
@@ -123,10 +112,4 @@ class DownloadProgress:
         event = ProgressEvent(self.repo_id, self.phase, self.file, self.done_bytes, self.total_bytes,
                               speed, eta, self.files_done, self.files_total, message)
         self.latest = event
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(event)
-            except Exception:  # a broken observer must not break the download
-                log.exception("progress listener failed")
+        self._listeners.emit(event)
