@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from app.wiring import build_app
+from app.wiring import build_app, build_runtime
 from core.controller import LlamaController, LlamaSettings
 from core.settings import Settings
 from core.store import ConversationStore
@@ -124,24 +124,26 @@ def measure_controller(path: Path) -> dict:
             "generation_tokens_per_s": max(generation.completion_tokens - 1, 1) / max(gen_seconds, 1e-9)}
 
 
+def _recording_first_tokens(chat, first_tokens: list[float]):
+    """`chat`, appending each reply's time to first token to `first_tokens`."""
+
+    def recorded(*args, **kwargs):
+        result = chat(*args, **kwargs)
+        first_tokens.append(result.first_token_s)
+        return result
+    return recorded
+
+
 def measure_planning(path: Path, planner_factory, rounds: int = 3) -> dict:
     """Cold: the first plan of a fresh controller context (weights already in memory), so nothing
     of the prompt is cached; warm: the next, different request on that context. Medians over
     `rounds` fresh contexts; time to first token from the controller's own timing."""
     cold, warm, cold_first, warm_first = [], [], [], []
-    planner = None
     for _ in range(rounds):
         controller = LlamaController(LlamaSettings(path=path))
         controller.load("planning")
         first_tokens: list[float] = []
-        chat = controller.chat
-
-        def timed_chat(*args, _chat=chat, _firsts=first_tokens, **kwargs):
-            result = _chat(*args, **kwargs)
-            _firsts.append(result.first_token_s)
-            return result
-
-        controller.chat = timed_chat
+        controller.chat = _recording_first_tokens(controller.chat, first_tokens)
         planner = planner_factory(controller)
         planner.messages(PLAN_COLD, [], [])  # the demo embedder loads: cold and warm differ only in the cache
         for request, seconds, firsts in ((PLAN_COLD, cold, cold_first), (PLAN_WARM, warm, warm_first)):
@@ -186,10 +188,7 @@ def measure_requests(settings: Settings) -> dict:
 
 def measure_model_load(settings: Settings) -> dict:
     from core.cancel import CancelToken
-    from models.runtime import ExpertRuntime
-    from models.store import LocalStore
-
-    runtime = ExpertRuntime(LocalStore(settings.data_path))
+    runtime = build_runtime(settings)
     inputs = {"text": "A cat sits on the mat.", "text2": "A kitten rests on the rug."}
     with tempfile.TemporaryDirectory() as workdir:
         start = time.perf_counter()

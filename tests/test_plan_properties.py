@@ -147,18 +147,11 @@ def check_executor_uses_only_known_files(graph: TaskGraph, files: set[str], fold
     assert all(result.status in {"done", "failed", "skipped"} for result in results.values())
 
 
+@pytest.mark.parametrize("repaired", [False, True], ids=["validate", "repair-then-validate"])
 @SETTINGS
 @given(plans())
-def test_parse_and_validate_never_crash_and_explain_every_rejection(data):
-    graph = accepted(data, set(KNOWN_FILES), repaired=False)
-    if graph is not None:
-        check_runnable(graph, KNOWN_FILES)
-
-
-@SETTINGS
-@given(plans())
-def test_repair_then_validate_never_crash_and_accept_only_runnable_plans(data):
-    graph = accepted(data, set(KNOWN_FILES), repaired=True)
+def test_plans_never_crash_every_rejection_is_explained_and_accepted_ones_run(repaired, data):
+    graph = accepted(data, set(KNOWN_FILES), repaired=repaired)
     if graph is not None:
         check_runnable(graph, KNOWN_FILES)
 
