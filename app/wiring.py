@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,11 +11,13 @@ from typing import Callable
 from core.controller import Controller, ControllerError, LlamaController, LlamaSettings
 from core.engine import Engine
 from core.openai_controller import OpenAIController
-from core.planner import Planner
+from core.planner import STEP_MODES, Planner
 from core.store import ConversationStore
 from core.settings import Settings
 from models.runtime import ExpertRuntime
 from models.store import LocalStore, default_controller_path
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -69,7 +72,27 @@ def planner_for(settings: Settings) -> Callable[..., Planner]:
     evaluation passes planner options such as the task types). Planners built by one factory share
     one demo embedder, so the demo pool is embedded once."""
     embed = demo_embedder(settings)
-    return lambda controller, **options: Planner(controller, embed=embed, **options)
+    return lambda controller, **options: Planner(
+        controller, embed=embed, **{"steps": step_mode(settings.plan_steps, controller), **options})
+
+
+# Listing steps first raised a 0.5B controller's node F1 on the TaskBench dev file and lowered the
+# 135M default's link F1 (README, Planning quality); a GGUF this big or bigger is 0.5B and up.
+LISTED_STEPS_MIN_BYTES = 300 * 2**20
+
+
+def step_mode(setting: str, controller) -> str:
+    """The planner's step mode for a setting ("auto" or a mode) and a controller."""
+    if setting in STEP_MODES:
+        return setting
+    if setting != "auto":
+        log.warning("plan_steps %r is not one of auto, %s; using auto", setting, ", ".join(STEP_MODES))
+    if not isinstance(controller, LlamaController):  # a shared server runs a bigger model than this
+        return "listed"
+    try:
+        return "listed" if controller.settings.path.stat().st_size >= LISTED_STEPS_MIN_BYTES else "off"
+    except OSError:
+        return "off"
 
 
 DEMO_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"

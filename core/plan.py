@@ -64,6 +64,7 @@ class Task:
     type: str
     args: dict[str, Arg]
     dep: list[int] = field(default_factory=list)
+    step: str = ""  # the request's words for what this task does, when the planner wrote them
 
     @property
     def task_type(self) -> TaskType:
@@ -73,8 +74,9 @@ class Task:
         return task_type
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "task": self.type, "dep": list(self.dep),
+        data = {"id": self.id, "task": self.type, "dep": list(self.dep),
                 "args": {name: arg.to_raw() for name, arg in self.args.items()}}
+        return {"step": self.step, **data} if self.step else data
 
 
 @dataclass
@@ -132,7 +134,9 @@ def parse_plan(data, files: set[str] | None = None) -> TaskGraph:
             if arg.kind == "generated" and arg.source not in dep:
                 dep.append(arg.source)
         task_type = get_task_type(name)
-        tasks.append(Task(task_id, task_type.name if task_type else name, args, sorted(set(dep))))
+        step = raw.get("step")
+        tasks.append(Task(task_id, task_type.name if task_type else name, args, sorted(set(dep)),
+                          step.strip() if isinstance(step, str) else ""))
     return TaskGraph(tasks)
 
 

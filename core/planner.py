@@ -5,6 +5,9 @@ enumerated per branch, argument names per type, file slots limited to known file
 `<GENERATED>-k`, every array and string bounded), so it always parses. What the grammar cannot
 express (references to earlier tasks only, output kinds that fit) is checked by `validate`,
 repaired where the intent is clear, and otherwise sent back to the controller once with the error.
+
+A controller big enough to do it well first lists the request's steps (`list_steps`); the plan then
+has one task per step, each offered only the task types nearest to the step's words.
 """
 
 from __future__ import annotations
@@ -17,17 +20,21 @@ from dataclasses import dataclass, field
 from core.cancel import CancelToken
 from core.controller import Controller, ControllerError
 from core.plan import PlanError, TaskGraph, modality_of_path, parse_plan, validate
-from core.prompting import DemoPicker, Embed, template
+from core.prompting import DemoPicker, Embed, shortlist_types, template
 from core.repair import repair
 from core.tasks import PLANNABLE_TASK_TYPES, TASK_TYPES, TEXT, TaskType, get_task_type
 
 log = logging.getLogger(__name__)
 
 MAX_TASKS = 6
+SHORTLIST = 3  # task types offered per listed step: measured best of 2-5 on the TaskBench dev file
 MAX_TEXT = 400
 # A literal text: bounded, and not starting with "<", so "<GENERATED>-k" comes only from the
 # enumerated references to earlier tasks. No escapes or control characters: one line of words.
 TEXT_VALUE = r'^[^<"\\\n\r\t][^"\\\n\r\t]{0,%d}$' % (MAX_TEXT - 1)
+# A task's `step`: the request's words for what the task does, written before its type.
+MAX_STEP = 100
+STEP_VALUE = r'^[^<"\\\n\r\t][^"\\\n\r\t]{0,%d}$' % (MAX_STEP - 1)
 FILE_NAME = re.compile(r"[\w\-.]+\.(?:png|jpe?g|gif|bmp|webp|tiff?|wav|mp3|flac|ogg|m4a|mp4|avi|mov|webm)\b", re.I)
 
 
@@ -44,7 +51,8 @@ def mentioned_files(text: str) -> list[str]:
 
 
 def plan_schema(files: list[str], task_types: tuple[TaskType, ...] = TASK_TYPES,
-                max_tasks: int = MAX_TASKS, fixed: list[dict] | tuple = ()) -> dict:
+                max_tasks: int = MAX_TASKS, fixed: list[dict] | tuple = (),
+                steps: bool | list[str] = False, shortlists: list[list[str]] | None = None) -> dict:
     """The JSON schema of a plan, in which every position of the task list has a schema of its own.
 
     Task k is forced to id k, and its `dep` and `<GENERATED>-j` inputs may only name j < k, so a plan
@@ -52,18 +60,28 @@ def plan_schema(files: list[str], task_types: tuple[TaskType, ...] = TASK_TYPES,
     that cannot run at the first position (an image task when no image was given) is left out
     there. Plans of n tasks are the n-item prefixes of the positions.
 
+    With `steps`, each task starts with a `step`: the request's words for what it does, so a small
+    controller walks through the request clause by clause and names each task type right after the
+    words it serves. Given as a list, the steps are already known: task k's step is the k-th, and
+    the plan has one task per step. `shortlists[k]`, when given, names the task types position k
+    offers (when none of them can run there, every type is offered).
+
     `fixed` tasks are forced as the plan's first tasks. Their types are known, so the position after
     them only offers references to tasks whose output fits the input (an image input, an image
     output) and only task types that can be fed that way.
     """
+    if isinstance(steps, list):
+        max_tasks = len(steps)
     outputs = [get_task_type(task["task"]).output for task in fixed]
     positions = [{"const": task} for task in fixed]
-    positions += [_position_schema(k, files, task_types, outputs if k == len(fixed) else None)
+    positions += [_position_schema(k, files, task_types, outputs if k == len(fixed) else None,
+                                   steps[k] if isinstance(steps, list) else steps,
+                                   shortlists[k] if shortlists and k < len(shortlists) else None)
                   for k in range(len(fixed), max_tasks)]
     if not fixed and not positions[0]["anyOf"]:
         raise PlanError("no task type can start without a file; attach one")
     lengths = [{"type": "array", "prefixItems": [{"$ref": f"#/$defs/task{k}"} for k in range(n)]}
-               for n in range(max(1, len(fixed)), max_tasks + 1)]
+               for n in range(max_tasks if isinstance(steps, list) else max(1, len(fixed)), max_tasks + 1)]
     return {
         "$defs": {f"task{k}": position for k, position in enumerate(positions)},
         "type": "object",
@@ -74,8 +92,10 @@ def plan_schema(files: list[str], task_types: tuple[TaskType, ...] = TASK_TYPES,
 
 
 def _position_schema(k: int, files: list[str], task_types: tuple[TaskType, ...],
-                     outputs: list[str] | None = None) -> dict:
-    """Task k's schema; `outputs` (what tasks 0..k-1 make), when known, limits references to fitting ones."""
+                     outputs: list[str] | None = None, step: bool | str = False,
+                     shortlist: list[str] | None = None) -> dict:
+    """Task k's schema; `outputs` (what tasks 0..k-1 make), when known, limits references to fitting
+    ones. `step`: True for a free step text first, or the step text itself."""
 
     def earlier(modality: str) -> list[str]:
         return [f"<GENERATED>-{j}" for j in range(k) if outputs is None or outputs[j] == modality]
@@ -98,6 +118,8 @@ def _position_schema(k: int, files: list[str], task_types: tuple[TaskType, ...],
             branches.append({
                 "type": "object",
                 "properties": {
+                    **({"step": {"const": step} if isinstance(step, str) else {"type": "string", "pattern": STEP_VALUE}}
+                       if step else {}),
                     "id": {"const": k},
                     "task": {"const": task_type.name},
                     "dep": ({"type": "array", "items": {"enum": list(range(k))}, "maxItems": min(3, k)} if k
@@ -106,9 +128,12 @@ def _position_schema(k: int, files: list[str], task_types: tuple[TaskType, ...],
                              "required": [s.name for s in task_type.inputs if s.required],
                              "additionalProperties": False},
                 },
-                "required": ["id", "task", "dep", "args"],
+                "required": [*(["step"] if step else []), "id", "task", "dep", "args"],
                 "additionalProperties": False,
             })
+    if shortlist:
+        offered = [b for b in branches if b["properties"]["task"]["const"] in shortlist]
+        branches = offered or branches
     return {"anyOf": branches}
 
 
@@ -124,12 +149,51 @@ def runnable_prefix(tasks: list, request: str, files: list[str]) -> int:
     return len(tasks)
 
 
+# How a plan follows the request's steps: listed by the controller first, then one task per step;
+# written by the controller before each task; or not at all.
+STEP_MODES = ("listed", "inline", "off")
+STEPS_SCHEMA = {
+    "type": "object",
+    "properties": {"steps": {"type": "array", "items": {"type": "string", "pattern": STEP_VALUE},
+                             "minItems": 1, "maxItems": MAX_TASKS}},
+    "required": ["steps"],
+    "additionalProperties": False,
+}
+STEP_FIELD = '- "step": the words of the request that ask for this task, in a few words.\n'
+
+
 def _task_list(task_types) -> str:
     return "\n".join(f"- {t.name}({', '.join(s.name for s in t.inputs)}): {t.description}" for t in task_types)
 
 
 def _compact(tasks) -> str:
     return json.dumps({"tasks": tasks}, ensure_ascii=False)
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+# Words that say nothing about what a step does; the rest must come from the request.
+_FILLER = frozenset("a an the it its this that these those of to in on for from with and or into as "
+                    "by me my i you your please can could would then also".split())
+# A step that tells what the user has or did ("I recorded a talk ...") asks for nothing.
+_NARRATION = re.compile(r"^(?:i|i'[a-z]+|my|we)\b", re.I)
+
+
+def grounded_steps(steps: list[str], request: str) -> list[str]:
+    """The listed steps a plan should follow: those whose words come from the request.
+
+    A small controller sometimes copies a demo's step or the instructions' wording instead of the
+    request's, repeats a step, or lists the user's own narration as a step; those are dropped.
+    If nothing is left, the steps are kept as they are.
+    """
+    request_words = set(_WORD.findall(request.lower()))
+    kept = []
+    for step in dict.fromkeys(s.strip() for s in steps):
+        words = [w for w in _WORD.findall(FILE_NAME.sub(" ", step).lower()) if w not in _FILLER]
+        if not words or _NARRATION.match(step):
+            continue
+        if sum(w in request_words for w in words) * 2 >= len(words):
+            kept.append(step)
+    return kept or list(dict.fromkeys(steps))
 
 
 MAX_HISTORY_TURNS = 3
@@ -158,8 +222,12 @@ class Planner:
     has a runner here; an evaluation restricts it to a benchmark's tool set)."""
 
     def __init__(self, controller: Controller, n_demos: int = 2, max_attempts: int = 2,
-                 task_types: tuple[TaskType, ...] = PLANNABLE_TASK_TYPES, embed: Embed | None = None) -> None:
+                 task_types: tuple[TaskType, ...] = PLANNABLE_TASK_TYPES, embed: Embed | None = None,
+                 steps: str = "listed") -> None:
+        if steps not in STEP_MODES:
+            raise ValueError(f"unknown step mode {steps!r}; use one of {', '.join(STEP_MODES)}")
         self.controller = controller
+        self.steps = steps
         self.n_demos = n_demos
         self.max_attempts = max_attempts
         self.task_types = task_types
@@ -167,30 +235,79 @@ class Planner:
 
     def messages(self, request: str, files: list[str], history: list[dict]) -> list[dict]:
         files_line = ("Files the user has given: " + ", ".join(files)) if files else "The user has given no files."
-        system = template("planning").substitute(task_list=_task_list(self.task_types), files=files_line)
+        system = template("planning").substitute(task_list=_task_list(self.task_types), files=files_line,
+                                                 step_field=STEP_FIELD if self.steps != "off" else "")
         messages = [{"role": "system", "content": system}]
-        for demo in self.demos.pick(request, self.n_demos, {t.name for t in self.task_types}):
+        for demo in self._demos(request):
             messages.append({"role": "user", "content": demo["request"]})
-            messages.append({"role": "assistant", "content": _compact(demo["tasks"])})
+            messages.append({"role": "assistant", "content": _compact(self._demo_tasks(demo["tasks"]))})
         messages.append({"role": "user", "content": with_context(request, history)})
         return messages
 
+    def _demos(self, request: str) -> list[dict]:
+        return self.demos.pick(request, self.n_demos, {t.name for t in self.task_types})
+
+    def step_messages(self, request: str, history: list[dict]) -> list[dict]:
+        messages = [{"role": "system", "content": template("steps").template}]
+        for demo in self._demos(request):
+            messages.append({"role": "user", "content": demo["request"]})
+            steps = [task["step"] for task in self._demo_tasks(demo["tasks"])]
+            messages.append({"role": "assistant", "content": json.dumps({"steps": steps}, ensure_ascii=False)})
+        messages.append({"role": "user", "content": with_context(request, history)})
+        return messages
+
+    def list_steps(self, request: str, history: list[dict], cancel: CancelToken | None = None) -> list[str]:
+        """The request's steps in its own words, one per task to plan."""
+        result = self.controller.chat(self.step_messages(request, history), schema=STEPS_SCHEMA,
+                                      max_tokens=40 * MAX_TASKS, cancel=cancel, stage="steps")
+        data = result.json()
+        steps = data.get("steps") if isinstance(data, dict) else None
+        if not isinstance(steps, list) or not steps or not all(isinstance(s, str) for s in steps):
+            raise PlanError("the controller did not list the steps")
+        return grounded_steps(steps, request)[:MAX_TASKS]
+
+    def _shortlists(self, steps: list[str]) -> list[list[str]] | None:
+        """The task types each step may be planned as, or None (any) without embeddings."""
+        if self.demos.embed is None:
+            return None
+        try:
+            return shortlist_types(self.demos.embed, steps, SHORTLIST, {t.name for t in self.task_types})
+        except Exception as error:  # noqa: BLE001 - any embedder failure: plan without shortlists
+            log.warning("step shortlists unavailable (%s)", error)
+            return None
+
+    def _demo_tasks(self, tasks: list[dict]) -> list[dict]:
+        if self.steps != "off":
+            return [{"step": task.get("step") or task["task"].replace("-", " "), **task} for task in tasks]
+        return [{key: value for key, value in task.items() if key != "step"} for task in tasks]
+
     def plan(self, request: str, files: list[str], history: list[dict] | None = None,
              cancel: CancelToken | None = None) -> PlanOutcome:
-        """Decode a plan under the schema. A plan that fails validation is decoded again from its
+        """List the request's steps, then decode a plan under the schema, one task per step, each
+        task type from the step's shortlist. A plan that fails validation is decoded again from its
         first task that cannot run, keeping the tasks before it and offering at that position only
-        what fits them; a reply that is not a plan at all is sent back with the error, up to
+        what fits them; when that cannot help, the plan is decoded once more without the listed
+        steps, and then a reply that is not a plan at all is sent back with the error, up to
         `max_attempts` times."""
         history = history or []
         known_files = list(dict.fromkeys([*files, *mentioned_files(request)]))
         messages = self.messages(request, known_files, history)
+        steps: bool | list[str] = self.steps != "off"  # "inline": a free step text per task
+        shortlists = None
+        if self.steps == "listed":
+            try:
+                steps = self.list_steps(request, history, cancel)
+                shortlists = self._shortlists(steps)
+            except (ValueError, ControllerError) as problem:
+                log.info("steps not listed (%s); planning with free steps", problem)
         fixed: list[dict] = []
         notes: list[str] = []
         error: Exception | None = None
         attempts = retries = 0
-        while retries < self.max_attempts and attempts < self.max_attempts + MAX_TASKS:
+        while retries < self.max_attempts and attempts < self.max_attempts + MAX_TASKS + 1:
             attempts += 1
-            result = self.controller.chat(messages, schema=plan_schema(known_files, self.task_types, fixed=fixed),
+            result = self.controller.chat(messages, schema=plan_schema(known_files, self.task_types, fixed=fixed,
+                                                                             steps=steps, shortlists=shortlists),
                                           max_tokens=160 * MAX_TASKS, cancel=cancel, stage="planning")
             data = None
             try:
@@ -207,6 +324,10 @@ class Planner:
                 if good > len(fixed):  # progress: keep what runs, decode the rest again
                     fixed = tasks[:good]
                     notes.append(f"task {good} planned again with inputs that fit ({problem})")
+                    continue
+                if isinstance(steps, list):  # the listed steps do not make a plan: let the controller choose
+                    steps, shortlists, fixed = True, None, []
+                    notes.append(f"planned without the listed steps ({problem})")
                     continue
                 retries += 1
                 messages = messages + [

@@ -121,3 +121,44 @@ class DemoPicker:
                   if allowed is None or demo_types(demo) <= allowed]
         best = sorted(scored, reverse=True)[:k]
         return [demo_pool()[index] for _, index in reversed(best)]
+
+
+# Each task type's examples of wording: the steps of the demos that use it, and its description.
+_step_vectors: "weakref.WeakKeyDictionary[Callable, tuple]" = weakref.WeakKeyDictionary()
+
+
+def step_examples() -> list[tuple[str, str]]:
+    """(wording, task type) pairs: every demo task's step, and every task type's description."""
+    from core.tasks import TASK_TYPES
+
+    pairs = [(task["step"], task["task"]) for demo in demo_pool() for task in demo["tasks"] if task.get("step")]
+    return pairs + [(task_type.description, task_type.name) for task_type in TASK_TYPES]
+
+
+def step_vectors(embed: Embed) -> tuple[list[tuple[str, str]], list[Sequence[float]]]:
+    with _pool_lock:
+        cached = _step_vectors.get(embed)
+        if cached is None:
+            examples = step_examples()
+            cached = (examples, [list(v) for v in embed([text for text, _ in examples])])
+            _step_vectors[embed] = cached
+        return cached
+
+
+def shortlist_types(embed: Embed, steps: list[str], k: int, allowed: set[str] | None = None) -> list[list[str]]:
+    """For each step, the k task types whose example wordings are nearest to it (best first).
+
+    A small controller names the right kind of task for a clause but often the wrong direction or
+    a neighbour ('extract the text from it' -> text-to-speech); the nearest types by meaning rule
+    those out, and the controller chooses among what is left.
+    """
+    examples, vectors = step_vectors(embed)
+    shortlists = []
+    for query in embed(list(steps)):
+        best: dict[str, float] = {}
+        for (_, task_type), vector in zip(examples, vectors):
+            if allowed is None or task_type in allowed:
+                similarity = sum(a * b for a, b in zip(query, vector))
+                best[task_type] = max(best.get(task_type, -1.0), similarity)
+        shortlists.append(sorted(best, key=best.get, reverse=True)[:k])
+    return shortlists

@@ -43,6 +43,10 @@ class Settings:
     controller_url: str = ""
     controller_model: str = ""  # empty: the first model the server lists
     controller_api_key: str = ""
+    # How the planner uses the request's steps: "listed" (listed first, one task each), "inline"
+    # (written before each task), "off", or "auto" (listed for controllers of 0.5B parameters and
+    # up, off below: the 135M default plans better without them; README, Planning quality).
+    plan_steps: str = "auto"
 
     @property
     def data_path(self) -> Path:

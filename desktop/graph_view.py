@@ -43,7 +43,8 @@ class TaskNode(QGraphicsObject):
         self._on_click = on_click
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.setToolTip(f"task {task['id']}: {task['task']}")
+        step = f"\n{task['step']}" if task.get("step") else ""  # the request's words this task serves
+        self.setToolTip(f"task {task['id']}: {task['task']}{step}")
 
     def boundingRect(self) -> QRectF:
         return QRectF(0, 0, NODE_W, NODE_H)

@@ -19,6 +19,9 @@ class ScriptedController:
         self.calls: list[list[dict]] = []
 
     def chat(self, messages, *, schema=None, max_tokens=512, on_token=None, cancel=None, stage="general"):
+        if stage == "steps" and not (self.replies and isinstance(self.replies[0], dict) and "steps" in self.replies[0]):
+            # Scripts without a step list: decline, and the planner plans without listed steps.
+            return ChatResult("", "stop")
         self.calls.append(messages)
         if cancel is not None:
             cancel.raise_if_cancelled()

@@ -174,3 +174,15 @@ def test_audio_plays_inline_to_the_end(qtbot, tmp_path):
     with qtbot.waitSignal(player.player.mediaStatusChanged, timeout=10_000,
                           check_params_cb=lambda status: status == QMediaPlayer.MediaStatus.EndOfMedia):
         player.button.click()
+
+
+def test_a_task_node_shows_the_words_of_the_request_it_serves(qtbot):
+    from desktop.graph_view import TaskGraphView
+
+    view = TaskGraphView()
+    qtbot.addWidget(view)
+    view.show_plan([{"step": "read the caption aloud", "id": 0, "task": "text-to-speech", "dep": [],
+                     "args": {"text": "hello"}},
+                    {"id": 1, "task": "summarization", "dep": [0], "args": {"text": "<GENERATED>-0"}}])
+    assert view.nodes[0].toolTip() == "task 0: text-to-speech\nread the caption aloud"
+    assert view.nodes[1].toolTip() == "task 1: summarization"

@@ -28,6 +28,20 @@ def test_real_controller_plans_the_similarity_request(app):
     assert {task.args["text"].value, task.args["text2"].value} == {"A cat sits on the mat.", "A kitten rests on the rug."}
 
 
+def test_real_controller_lists_steps_and_plans_one_task_per_step(app, real_controller):
+    from app.wiring import planner_for
+
+    planner = planner_for(app.settings)(real_controller, steps="listed")
+    assert planner.demos.embed is not None  # MiniLM chooses the demos and shortlists the task types
+    request = "Transcribe talk.wav and then summarize the transcript."
+    steps = planner.list_steps(request, [])
+    assert steps and all(0 < len(step) <= 100 for step in steps)
+    outcome = planner.plan(request, [])  # valid, or it raises
+    if not any("without the listed steps" in note for note in outcome.repairs):
+        assert [task.step for task in outcome.graph.tasks] == steps
+    assert outcome.graph.tasks[0].type in {"automatic-speech-recognition", "audio-classification", "audio-to-audio"}
+
+
 def test_real_turn_runs_minilm_and_streams_an_answer_with_the_score(app, tmp_path):
     tokens = []
     unsubscribe = app.engine.bus.subscribe(lambda e: tokens.append(e.text) if isinstance(e, AnswerToken) else None)

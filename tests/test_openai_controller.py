@@ -145,7 +145,9 @@ def test_invalid_plans_are_retried_then_fail_clearly(fake_server, tmp_path):
     turn = app_for(fake_server, tmp_path).engine.ask("do something", ConversationStore(tmp_path).create())
     assert turn.status == "failed"
     assert "could not make a valid plan" in turn.error and "teleport" in turn.error
-    assert FakeOpenAI.requests == 2  # the first try and one retry carrying the error
+    # the step listing (a server's model lists steps; this reply lists none), the first try, and
+    # one retry carrying the error
+    assert FakeOpenAI.requests == 3
 
 
 def test_unreachable_and_nonsense_servers_are_explained(fake_server, tmp_path):

@@ -120,8 +120,11 @@ class SchemaRecorder(ScriptedController):
         self.schemas = []
 
     def chat(self, messages, *, schema=None, **kwargs):
-        self.schemas.append(schema)
-        return super().chat(messages, schema=schema, **kwargs)
+        answered = len(self.calls)
+        result = super().chat(messages, schema=schema, **kwargs)
+        if len(self.calls) > answered:  # declined step listings are not recorded
+            self.schemas.append(schema)
+        return result
 
 
 def branches(schema, k):
@@ -285,3 +288,102 @@ def test_repair_snaps_a_clipped_quote_to_the_users_words():
                   "args": {"text": "A cat sits on the mat.", "text2": "A kitten rests on the rug"}})
     repair(graph, request, [])
     assert graph.tasks[0].args["text2"].value == "A kitten rests on the rug."
+
+
+# -- listed steps: the controller lists the request's steps, then plans one task per step -----------
+
+from core.planner import grounded_steps  # noqa: E402
+from core.prompting import shortlist_types  # noqa: E402
+
+
+def test_grounded_steps_keep_the_requests_own_steps_only():
+    request = "I recorded a talk as talk.wav. Can you convert this speech into written text and sum it up?"
+    listed = ["I recorded a talk as talk.wav",  # narration
+              "transcribe talk.wav",  # a demo's wording: only the file name comes from the request
+              "convert this speech into written text", "convert this speech into written text",  # repeated
+              "find or change",  # the instructions' wording
+              "sum it up"]
+    assert grounded_steps(listed, request) == ["convert this speech into written text", "sum it up"]
+    assert grounded_steps(["draw a boat"], "Say hello") == ["draw a boat"]  # nothing grounded: kept as listed
+
+
+def test_shortlists_name_the_task_types_nearest_to_each_step():
+    calls = []
+    embed = keyword_embedder(calls)
+    lists = shortlist_types(embed, ["translate it into German", "read the speech aloud"], 3)
+    assert all(len(names) == 3 for names in lists)
+    assert lists[0][0] == "translation"
+    assert "automatic-speech-recognition" in lists[1] or "text-to-speech" in lists[1]
+    only = shortlist_types(embed, ["translate it"], 2, allowed={"summarization", "translation"})
+    assert only == [["translation", "summarization"]]
+
+
+def test_schema_with_listed_steps_has_one_task_per_step_and_only_shortlisted_types():
+    schema = plan_schema(["cat.png"], steps=["caption cat.png", "read the caption aloud"],
+                         shortlists=[["image-to-text", "image-classification"], ["text-to-speech", "text-to-image"]])
+    assert len(schema["properties"]["tasks"]["anyOf"]) == 1  # exactly two tasks
+    first, second = branches(schema, 0), branches(schema, 1)
+    assert set(first) == {"image-to-text", "image-classification"}
+    assert set(second) == {"text-to-speech", "text-to-image"}
+    assert first["image-to-text"]["properties"]["step"] == {"const": "caption cat.png"}
+    assert list(second["text-to-speech"]["properties"])[:2] == ["step", "id"]  # the step is written first
+    # a shortlist of which nothing can run at its position offers every type instead
+    fallback = branches(plan_schema([], steps=["classify it"], shortlists=[["image-classification"]]), 0)
+    assert "image-classification" not in fallback and "text-to-image" in fallback
+    from llama_cpp import LlamaGrammar
+
+    assert LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+
+
+def test_planner_plans_one_task_per_listed_step_and_keeps_the_steps():
+    steps = {"steps": ["draw a boat", "describe it"]}
+    plan = {"tasks": [{"step": "draw a boat", "id": 0, "task": "text-to-image", "dep": [], "args": {"text": "a boat"}},
+                      {"step": "describe it", "id": 1, "task": "image-to-text", "dep": [0],
+                       "args": {"image": "<GENERATED>-0"}}]}
+    controller = SchemaRecorder(steps, plan)
+    outcome = Planner(controller, embed=keyword_embedder([])).plan("Draw a boat and describe it", [])
+    assert [t.step for t in outcome.graph.tasks] == ["draw a boat", "describe it"]
+    assert outcome.graph.to_list()[1]["step"] == "describe it"
+    listing, planning = controller.calls
+    assert '{"steps": [' in listing[2]["content"] and listing[-1]["content"] == "Draw a boat and describe it"
+    assert len(controller.schemas[1]["properties"]["tasks"]["anyOf"]) == 1
+    assert len(branches(controller.schemas[1], 0)) <= 3
+
+
+def test_planner_drops_listed_steps_that_make_no_plan_and_plans_freely():
+    steps = {"steps": ["say hello"]}
+    unusable = {"tasks": [{"step": "say hello", "id": 0, "task": "image-classification", "dep": [],
+                           "args": {"image": "<GENERATED>-3"}}]}
+    free = {"tasks": [{"step": "say hello", "id": 0, "task": "text-to-speech", "dep": [], "args": {"text": "hello"}}]}
+    controller = SchemaRecorder(steps, unusable, free)
+    outcome = Planner(controller).plan("Say hello", [])
+    assert [t.type for t in outcome.graph.tasks] == ["text-to-speech"]
+    assert "without the listed steps" in outcome.repairs[0]
+    assert len(controller.schemas[2]["properties"]["tasks"]["anyOf"]) == 6  # free length again
+
+
+def test_planner_plans_without_steps_when_the_controller_lists_none():
+    reply = {"tasks": [{"id": 0, "task": "text-to-speech", "dep": [], "args": {"text": "hello"}}]}
+    controller = SchemaRecorder({"steps": []}, reply)
+    outcome = Planner(controller).plan("Say hello", [])
+    assert [t.type for t in outcome.graph.tasks] == ["text-to-speech"] and outcome.graph.tasks[0].step == ""
+
+
+def test_step_mode_lists_steps_for_controllers_of_half_a_billion_parameters_and_up(tmp_path, caplog):
+    from app.wiring import LISTED_STEPS_MIN_BYTES, step_mode
+    from core.controller import LlamaController, LlamaSettings
+    from core.openai_controller import OpenAIController
+
+    small, large = tmp_path / "small.gguf", tmp_path / "large.gguf"
+    small.write_bytes(b"GGUF" + bytes(1000))
+    with large.open("wb") as handle:  # sparse: the size is what counts
+        handle.write(b"GGUF")
+        handle.truncate(LISTED_STEPS_MIN_BYTES)
+    assert step_mode("auto", LlamaController(LlamaSettings(path=small))) == "off"
+    assert step_mode("auto", LlamaController(LlamaSettings(path=large))) == "listed"
+    assert step_mode("auto", OpenAIController("http://127.0.0.1:9")) == "listed"
+    assert step_mode("inline", LlamaController(LlamaSettings(path=large))) == "inline"
+    assert step_mode("sometimes", LlamaController(LlamaSettings(path=small))) == "off"
+    assert "not one of auto" in caplog.text
+    with pytest.raises(ValueError, match="unknown step mode"):
+        Planner(ScriptedController(), steps="sometimes")

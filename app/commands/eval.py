@@ -30,6 +30,8 @@ def add_parser(commands) -> None:
     plan.add_argument("--type", dest="sample_type", metavar="TYPE", help="only samples of this type (single, chain, dag)")
     plan.add_argument("--all-types", action="store_true",
                       help="plan with the whole task catalogue instead of the benchmark's tool set")
+    plan.add_argument("--steps", choices=("auto", "listed", "inline", "off"),
+                      help="how plans follow the request's steps (default: the plan_steps setting)")
     plan.add_argument("--predictions", metavar="FILE", help="also write each sample's plan and scores as JSON lines")
     plan.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     plan.set_defaults(handler=cmd_eval_plan)
@@ -69,6 +71,8 @@ def cmd_eval_plan(args) -> int:
         path=controller_path(settings, args.controller), n_ctx=settings.n_ctx,
         n_threads=settings.n_threads or None, n_gpu_layers=settings.n_gpu_layers))
     options = {} if args.all_types else {"task_types": names.task_types()}
+    if args.steps and args.steps != "auto":
+        options["steps"] = args.steps
     planner = planner_for(settings)(controller, **options)
     writer = _PredictionWriter(args.predictions, names.tools)
     try:
@@ -78,7 +82,7 @@ def cmd_eval_plan(args) -> int:
         writer.close()
     figures = harness.summarise(predictions, names.tools)
     figures.update(controller=controller.name, data=str(data), skipped=len(skipped),
-                   task_types="catalogue" if args.all_types else "tool set")
+                   task_types="catalogue" if args.all_types else "tool set", steps=planner.steps)
     print(json.dumps(figures, indent=2) if args.json else format_table(figures))
     return EXIT_OK
 
@@ -110,7 +114,7 @@ class _PredictionWriter:
 def format_table(figures: dict) -> str:
     rows = [("overall", figures)] + list(figures["by_type"].items())
     header = f"{'':10}" + "".join(f"{title:>11}" for title, _, _ in COLUMNS)
-    lines = [f"planning quality: {figures['controller']} on {figures['data']} ({figures['task_types']})", header]
+    lines = [f"planning quality: {figures['controller']} on {figures['data']} ({figures['task_types']}, steps {figures.get('steps', 'off')})", header]
     for label, values in rows:
         cells = "".join(f"{('-' if values[key] is None else fmt.format(values[key])):>11}" for _, key, fmt in COLUMNS)
         lines.append(f"{label:10}{cells}")
