@@ -233,12 +233,13 @@ class Planner:
         self.task_types = task_types
         self.demos = DemoPicker(embed)
 
-    def messages(self, request: str, files: list[str], history: list[dict]) -> list[dict]:
+    def messages(self, request: str, files: list[str], history: list[dict],
+                 demos: list[dict] | None = None) -> list[dict]:
         files_line = ("Files the user has given: " + ", ".join(files)) if files else "The user has given no files."
         system = template("planning").substitute(task_list=_task_list(self.task_types), files=files_line,
                                                  step_field=STEP_FIELD if self.steps != "off" else "")
         messages = [{"role": "system", "content": system}]
-        for demo in self._demos(request):
+        for demo in self._demos(request) if demos is None else demos:
             messages.append({"role": "user", "content": demo["request"]})
             messages.append({"role": "assistant", "content": _compact(self._demo_tasks(demo["tasks"]))})
         messages.append({"role": "user", "content": with_context(request, history)})
@@ -247,18 +248,19 @@ class Planner:
     def _demos(self, request: str) -> list[dict]:
         return self.demos.pick(request, self.n_demos, {t.name for t in self.task_types})
 
-    def step_messages(self, request: str, history: list[dict]) -> list[dict]:
+    def step_messages(self, request: str, history: list[dict], demos: list[dict] | None = None) -> list[dict]:
         messages = [{"role": "system", "content": template("steps").template}]
-        for demo in self._demos(request):
+        for demo in self._demos(request) if demos is None else demos:
             messages.append({"role": "user", "content": demo["request"]})
             steps = [task["step"] for task in self._demo_tasks(demo["tasks"])]
             messages.append({"role": "assistant", "content": json.dumps({"steps": steps}, ensure_ascii=False)})
         messages.append({"role": "user", "content": with_context(request, history)})
         return messages
 
-    def list_steps(self, request: str, history: list[dict], cancel: CancelToken | None = None) -> list[str]:
+    def list_steps(self, request: str, history: list[dict], cancel: CancelToken | None = None,
+                   demos: list[dict] | None = None) -> list[str]:
         """The request's steps in its own words, one per task to plan."""
-        result = self.controller.chat(self.step_messages(request, history), schema=STEPS_SCHEMA,
+        result = self.controller.chat(self.step_messages(request, history, demos), schema=STEPS_SCHEMA,
                                       max_tokens=40 * MAX_TASKS, cancel=cancel, stage="steps")
         data = result.json()
         steps = data.get("steps") if isinstance(data, dict) else None
@@ -283,20 +285,21 @@ class Planner:
 
     def plan(self, request: str, files: list[str], history: list[dict] | None = None,
              cancel: CancelToken | None = None) -> PlanOutcome:
-        """List the request's steps, then decode a plan under the schema, one task per step, each
-        task type from the step's shortlist. A plan that fails validation is decoded again from its
+        """With listed steps, list the request's steps, then decode a plan under the schema, one
+        task per step, each task type from the step's shortlist. A plan that fails validation is decoded again from its
         first task that cannot run, keeping the tasks before it and offering at that position only
         what fits them; when that cannot help, the plan is decoded once more without the listed
         steps, and then a reply that is not a plan at all is sent back with the error, up to
         `max_attempts` times."""
         history = history or []
         known_files = list(dict.fromkeys([*files, *mentioned_files(request)]))
-        messages = self.messages(request, known_files, history)
+        demos = self._demos(request)  # chosen once for both prompts
+        messages = self.messages(request, known_files, history, demos)
         steps: bool | list[str] = self.steps != "off"  # "inline": a free step text per task
         shortlists = None
         if self.steps == "listed":
             try:
-                steps = self.list_steps(request, history, cancel)
+                steps = self.list_steps(request, history, cancel, demos)
                 shortlists = self._shortlists(steps)
             except (ValueError, ControllerError) as problem:
                 log.info("steps not listed (%s); planning with free steps", problem)

@@ -70,18 +70,22 @@ def pick_demos(request: str, k: int = 4, allowed: set[str] | None = None) -> lis
     return list(reversed(ranked))
 
 
-# The pool's vectors per embedding function, so planners sharing an embedder embed the pool once.
-_pool_vectors: "weakref.WeakKeyDictionary[Callable, list]" = weakref.WeakKeyDictionary()
-_pool_lock = threading.Lock()
+# Vectors of fixed texts (the demo requests, the step wordings) per embedding function, so
+# planners sharing an embedder embed each set once.
+_vector_cache: "weakref.WeakKeyDictionary[Callable, dict]" = weakref.WeakKeyDictionary()
+_cache_lock = threading.Lock()
+
+
+def cached_vectors(embed: Embed, name: str, texts: Callable[[], list[str]]) -> list[Sequence[float]]:
+    with _cache_lock:
+        per_embed = _vector_cache.setdefault(embed, {})
+        if name not in per_embed:
+            per_embed[name] = [list(v) for v in embed(texts())]
+        return per_embed[name]
 
 
 def pool_vectors(embed: Embed) -> list[Sequence[float]]:
-    with _pool_lock:
-        vectors = _pool_vectors.get(embed)
-        if vectors is None:
-            vectors = [list(v) for v in embed([intent(d["request"]) for d in demo_pool()])]
-            _pool_vectors[embed] = vectors
-        return vectors
+    return cached_vectors(embed, "demo requests", lambda: [intent(d["request"]) for d in demo_pool()])
 
 
 _FILE = re.compile(r"'?\b[\w\-.]+\.(?:png|jpe?g|gif|bmp|webp|tiff?|wav|mp3|flac|ogg|m4a|mp4|avi|mov|webm)\b'?", re.I)
@@ -123,10 +127,6 @@ class DemoPicker:
         return [demo_pool()[index] for _, index in reversed(best)]
 
 
-# Each task type's examples of wording: the steps of the demos that use it, and its description.
-_step_vectors: "weakref.WeakKeyDictionary[Callable, tuple]" = weakref.WeakKeyDictionary()
-
-
 def step_examples() -> list[tuple[str, str]]:
     """(wording, task type) pairs: every demo task's step, and every task type's description."""
     from core.tasks import TASK_TYPES
@@ -136,13 +136,8 @@ def step_examples() -> list[tuple[str, str]]:
 
 
 def step_vectors(embed: Embed) -> tuple[list[tuple[str, str]], list[Sequence[float]]]:
-    with _pool_lock:
-        cached = _step_vectors.get(embed)
-        if cached is None:
-            examples = step_examples()
-            cached = (examples, [list(v) for v in embed([text for text, _ in examples])])
-            _step_vectors[embed] = cached
-        return cached
+    examples = step_examples()
+    return examples, cached_vectors(embed, "step wordings", lambda: [text for text, _ in examples])
 
 
 def shortlist_types(embed: Embed, steps: list[str], k: int, allowed: set[str] | None = None) -> list[list[str]]:
