@@ -127,11 +127,20 @@ class DemoPicker:
         return [demo_pool()[index] for _, index in reversed(best)]
 
 
+@lru_cache(maxsize=None)
+def step_wordings() -> dict[str, list[str]]:
+    """Task type -> typical wordings of a step of that type (prompts/step_wordings.json)."""
+    data = json.loads((PROMPTS / "step_wordings.json").read_text(encoding="utf-8"))
+    return {name: wordings for name, wordings in data.items() if not name.startswith("_")}
+
+
 def step_examples() -> list[tuple[str, str]]:
-    """(wording, task type) pairs: every demo task's step, and every task type's description."""
+    """(wording, task type) pairs: every demo task's step, every typical wording, and every task
+    type's description."""
     from core.tasks import TASK_TYPES
 
     pairs = [(task["step"], task["task"]) for demo in demo_pool() for task in demo["tasks"] if task.get("step")]
+    pairs += [(wording, name) for name, wordings in step_wordings().items() for wording in wordings]
     return pairs + [(task_type.description, task_type.name) for task_type in TASK_TYPES]
 
 

@@ -42,6 +42,18 @@ def test_real_controller_lists_steps_and_plans_one_task_per_step(app, real_contr
     assert outcome.graph.tasks[0].type in {"automatic-speech-recognition", "audio-classification", "audio-to-audio"}
 
 
+@pytest.mark.parametrize("step, expected", [
+    ("make an audio version of the poem", "text-to-speech"),  # words in, sound out
+    ("put the voice memo into text", "automatic-speech-recognition"),  # sound in, words out
+    ("how far away is the tree in the picture", "depth-estimation"),
+])
+def test_real_minilm_ranks_the_task_type_that_fits_a_step_first(app, step, expected):
+    from core.prompting import shortlist_types
+
+    (ranked,) = shortlist_types(app.engine.planner.demos.embed, [step], 3)
+    assert ranked[0] == expected
+
+
 def test_real_turn_runs_minilm_and_streams_an_answer_with_the_score(app, tmp_path):
     tokens = []
     unsubscribe = app.engine.bus.subscribe(lambda e: tokens.append(e.text) if isinstance(e, AnswerToken) else None)

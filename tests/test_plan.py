@@ -307,6 +307,17 @@ def test_grounded_steps_keep_the_requests_own_steps_only():
     assert grounded_steps(["draw a boat"], "Say hello") == ["draw a boat"]  # nothing grounded: kept as listed
 
 
+def test_step_wordings_name_known_task_types_with_several_wordings_each():
+    from core.prompting import step_wordings
+    from core.tasks import get_task_type
+
+    wordings = step_wordings()
+    assert len(wordings) >= 20
+    for name, texts in wordings.items():
+        assert get_task_type(name).name == name
+        assert len(texts) >= 4 and all(0 < len(text) <= 100 for text in texts)
+
+
 def test_shortlists_name_the_task_types_nearest_to_each_step():
     calls = []
     embed = keyword_embedder(calls)
@@ -318,16 +329,22 @@ def test_shortlists_name_the_task_types_nearest_to_each_step():
     assert only == [["translation", "summarization"]]
 
 
-def test_schema_with_listed_steps_has_one_task_per_step_and_only_shortlisted_types():
-    schema = plan_schema(["cat.png"], steps=["caption cat.png", "read the caption aloud"],
-                         shortlists=[["image-to-text", "image-classification"], ["text-to-speech", "text-to-image"]])
+def test_schema_with_listed_steps_has_one_task_per_step_and_offers_the_nearest_types_that_can_run():
+    steps = ["caption cat.png", "read the caption aloud"]
+    ranked = [["image-to-text", "image-classification", "depth-estimation"], ["text-to-speech", "text-to-image"]]
+    schema = plan_schema(["cat.png"], steps=steps, shortlists=ranked, per_step=2)
     assert len(schema["properties"]["tasks"]["anyOf"]) == 1  # exactly two tasks
     first, second = branches(schema, 0), branches(schema, 1)
     assert set(first) == {"image-to-text", "image-classification"}
     assert set(second) == {"text-to-speech", "text-to-image"}
     assert first["image-to-text"]["properties"]["step"] == {"const": "caption cat.png"}
     assert list(second["text-to-speech"]["properties"])[:2] == ["step", "id"]  # the step is written first
-    # a shortlist of which nothing can run at its position offers every type instead
+    # by default only the nearest type is offered ...
+    assert set(branches(plan_schema(["cat.png"], steps=steps, shortlists=ranked), 0)) == {"image-to-text"}
+    # ... or, when it cannot run there (no image given), the nearest one that can
+    nearest = branches(plan_schema([], steps=["classify it"], shortlists=[["image-classification", "summarization"]]), 0)
+    assert set(nearest) == {"summarization"}
+    # a ranking of which nothing can run at its position offers every type instead
     fallback = branches(plan_schema([], steps=["classify it"], shortlists=[["image-classification"]]), 0)
     assert "image-classification" not in fallback and "text-to-image" in fallback
     from llama_cpp import LlamaGrammar
