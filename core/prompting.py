@@ -149,20 +149,55 @@ def step_vectors(embed: Embed) -> tuple[list[tuple[str, str]], list[Sequence[flo
     return examples, cached_vectors(embed, "step wordings", lambda: [text for text, _ in examples])
 
 
+# What a step says it makes: "convert the speech into written text" -> text. MiniLM matches words
+# more than their order, so it ranks text-to-speech and speech recognition alike for that step; the
+# stated product settles the direction.
+_PRODUCT_NOUNS = {
+    "text": "text|words|writing|written|transcript|transcription|caption|sentence|paragraph|summary",
+    "audio": "speech|audio|voice|sound|recording|spoken|auditory|narration|voiceover",
+    "image": "image|picture|photo|illustration|drawing|painting|sketch",
+    "video": "video|clip|animation|film|movie",
+}
+_PRODUCT = "(?:" + "|".join(f"(?P<{modality}>{nouns})" for modality, nouns in _PRODUCT_NOUNS.items()) + r")\b"
+_STATED_PRODUCT = [
+    re.compile(r"\binto\s+(?:\S+\s+){0,3}?" + _PRODUCT, re.I),  # turn it into a short video
+    re.compile(r"\b(?:convert|transcribe|turn|transform|change)\b.*?\bto\s+(?:\S+\s+){0,3}?" + _PRODUCT, re.I),
+    re.compile(r"\b(?:create|generate|make|design|draw|produce|render|paint|compose|craft)\s+"
+               r"(?:\S+\s+){0,2}?" + _PRODUCT, re.I),  # make a short clip
+]
+DIRECTION_WEIGHT = 0.1  # larger than MiniLM's usual gap between a task type and its reverse
+
+
+def stated_product(step: str) -> str | None:
+    """The modality a step says it produces, when it says so."""
+    for pattern in _STATED_PRODUCT:
+        match = pattern.search(step)
+        if match:
+            return next(modality for modality, word in match.groupdict().items() if word)
+    return None
+
+
 def shortlist_types(embed: Embed, steps: list[str], k: int, allowed: set[str] | None = None) -> list[list[str]]:
-    """For each step, the k task types whose example wordings are nearest to it (best first).
+    """For each step, the k task types whose example wordings are nearest to it (best first);
+    types that make what the step says it makes go before those that do not.
 
     A small controller names the right kind of task for a clause but often the wrong direction or
-    a neighbour ('extract the text from it' -> text-to-speech); the nearest types by meaning rule
-    those out, and the controller chooses among what is left.
+    a neighbour ('extract the text from it' -> text-to-speech); the nearest type by meaning did
+    better on the TaskBench dev file than the 0.5B controller's own choice.
     """
+    from core.tasks import get_task_type
+
     examples, vectors = step_vectors(embed)
     shortlists = []
-    for query in embed(list(steps)):
+    for step, query in zip(steps, embed(list(steps))):
         best: dict[str, float] = {}
         for (_, task_type), vector in zip(examples, vectors):
             if allowed is None or task_type in allowed:
                 similarity = sum(a * b for a, b in zip(query, vector))
                 best[task_type] = max(best.get(task_type, -1.0), similarity)
+        product = stated_product(step)
+        if product:
+            for task_type in best:
+                best[task_type] += DIRECTION_WEIGHT if get_task_type(task_type).output == product else -DIRECTION_WEIGHT
         shortlists.append(sorted(best, key=best.get, reverse=True)[:k])
     return shortlists

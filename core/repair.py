@@ -114,10 +114,12 @@ def _rewire(graph: TaskGraph, files: list[str], notes: list[str]) -> None:
                 elif len(own_files) == 1:
                     task.args[name] = Arg("file", own_files[0])
                     notes.append(f"task {task.id}: '{name}' now uses the file {own_files[0]}")
-        # Dependencies: exactly the earlier tasks whose output is used, plus valid explicit ones.
+        # Dependencies: the earlier tasks whose output is used. Only a task that uses no earlier
+        # output keeps its explicit ones; beside a used output they only serialise branches that
+        # could run at once (small controllers list every earlier task).
         used = {a.source for a in task.args.values() if a.kind == "generated"}
         valid_ids = {t.id for t in earlier}
-        dep = sorted((set(task.dep) & valid_ids) | used)
+        dep = sorted(used) if used else sorted(set(task.dep) & valid_ids)
         if dep != task.dep:
             notes.append(f"task {task.id}: dependencies {task.dep} -> {dep}")
             task.dep = dep

@@ -45,6 +45,7 @@ def test_real_controller_lists_steps_and_plans_one_task_per_step(app, real_contr
 @pytest.mark.parametrize("step, expected", [
     ("make an audio version of the poem", "text-to-speech"),  # words in, sound out
     ("put the voice memo into text", "automatic-speech-recognition"),  # sound in, words out
+    ("convert the speech into written text", "automatic-speech-recognition"),  # same words as TTS's
     ("how far away is the tree in the picture", "depth-estimation"),
 ])
 def test_real_minilm_ranks_the_task_type_that_fits_a_step_first(app, step, expected):

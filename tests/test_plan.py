@@ -71,6 +71,18 @@ def test_repair_renumbers_and_rewires_to_the_producer_of_the_right_kind():
     assert any("renumbered" in n for n in notes)
 
 
+def test_repair_makes_dependencies_the_data_flow():
+    graph = plan({"id": 0, "task": "image-to-text", "dep": [], "args": {"image": "a.png"}},
+                 {"id": 1, "task": "translation", "dep": [0], "args": {"text": "<GENERATED>-0", "language": "de"}},
+                 {"id": 2, "task": "text-to-speech", "dep": [0, 1], "args": {"text": "<GENERATED>-1"}},
+                 {"id": 3, "task": "text-to-image", "dep": [2], "args": {"text": "a harbour"}}, files=["a.png"])
+    notes = repair(graph, "", ["a.png"])
+    validate(graph)
+    # a used output is the dependency; an explicit one is kept only where no output is used
+    assert [t.dep for t in graph.tasks] == [[], [0], [1], [2]]
+    assert "task 2: dependencies [0, 1] -> [1]" in notes
+
+
 def test_repair_drops_a_repeated_task_and_keeps_references():
     graph = plan({"id": 0, "task": "image-to-text", "args": {"image": "a.png"}},
                  {"id": 1, "task": "image-to-text", "args": {"image": "a.png"}},
@@ -316,6 +328,21 @@ def test_step_wordings_name_known_task_types_with_several_wordings_each():
     for name, texts in wordings.items():
         assert get_task_type(name).name == name
         assert len(texts) >= 4 and all(0 < len(text) <= 100 for text in texts)
+
+
+@pytest.mark.parametrize("step, product", [
+    ("convert the speech into written text", "text"),
+    ("convert the text to a high-quality speech", "audio"),
+    ("turn the summary into a short video", "video"),
+    ("design an image that shows my words", "image"),
+    ("apply the depth effect to the image", None),  # 'to' names what is worked on, not a product
+    ("listen to the audio", None),
+    ("summarize the article", None),
+])
+def test_stated_product_reads_what_a_step_says_it_makes(step, product):
+    from core.prompting import stated_product
+
+    assert stated_product(step) == product
 
 
 def test_shortlists_name_the_task_types_nearest_to_each_step():
