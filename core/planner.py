@@ -228,13 +228,14 @@ class Planner:
 
     def __init__(self, controller: Controller, n_demos: int = 2, max_attempts: int = 2,
                  task_types: tuple[TaskType, ...] = PLANNABLE_TASK_TYPES, embed: Embed | None = None,
-                 steps: str = "listed", types_per_step: int = TYPES_PER_STEP) -> None:
+                 steps: str = "listed", types_per_step: int = TYPES_PER_STEP, n_step_demos: int | None = None) -> None:
         if steps not in STEP_MODES:
             raise ValueError(f"unknown step mode {steps!r}; use one of {', '.join(STEP_MODES)}")
         self.controller = controller
         self.steps = steps
         self.types_per_step = types_per_step
         self.n_demos = n_demos
+        self.n_step_demos = n_step_demos or n_demos
         self.max_attempts = max_attempts
         self.task_types = task_types
         self.demos = DemoPicker(embed)
@@ -251,8 +252,8 @@ class Planner:
         messages.append({"role": "user", "content": with_context(request, history)})
         return messages
 
-    def _demos(self, request: str) -> list[dict]:
-        return self.demos.pick(request, self.n_demos, {t.name for t in self.task_types})
+    def _demos(self, request: str, k: int | None = None) -> list[dict]:
+        return self.demos.pick(request, k or self.n_demos, {t.name for t in self.task_types})
 
     def step_messages(self, request: str, history: list[dict], demos: list[dict] | None = None) -> list[dict]:
         messages = [{"role": "system", "content": template("steps").template}]
@@ -274,13 +275,13 @@ class Planner:
             raise PlanError("the controller did not list the steps")
         return grounded_steps(steps, request)[:MAX_TASKS]
 
-    def _shortlists(self, steps: list[str]) -> list[list[str]] | None:
+    def _shortlists(self, steps: list[str], request: str) -> list[list[str]] | None:
         """The task types each step may be planned as, or None (any) without embeddings."""
         if self.demos.embed is None:
             return None
         try:
             allowed = {t.name for t in self.task_types}
-            return shortlist_types(self.demos.embed, steps, len(allowed), allowed)
+            return shortlist_types(self.demos.embed, steps, len(allowed), allowed, request)
         except Exception as error:  # noqa: BLE001 - any embedder failure: plan without shortlists
             log.warning("step shortlists unavailable (%s)", error)
             return None
@@ -300,14 +301,16 @@ class Planner:
         `max_attempts` times."""
         history = history or []
         known_files = list(dict.fromkeys([*files, *mentioned_files(request)]))
-        demos = self._demos(request)  # chosen once for both prompts
+        step_demos = self._demos(request, max(self.n_demos, self.n_step_demos))  # chosen once, nearest last
+        demos = step_demos[len(step_demos) - self.n_demos:]
+        step_demos = step_demos[len(step_demos) - self.n_step_demos:]
         messages = self.messages(request, known_files, history, demos)
         steps: bool | list[str] = self.steps != "off"  # "inline": a free step text per task
         shortlists = None
         if self.steps == "listed":
             try:
-                steps = self.list_steps(request, history, cancel, demos)
-                shortlists = self._shortlists(steps)
+                steps = self.list_steps(request, history, cancel, step_demos)
+                shortlists = self._shortlists(steps, request)
             except (ValueError, ControllerError) as problem:
                 log.info("steps not listed (%s); planning with free steps", problem)
         fixed: list[dict] = []

@@ -166,6 +166,10 @@ _STATED_PRODUCT = [
                r"(?:\S+\s+){0,2}?" + _PRODUCT, re.I),  # make a short clip
 ]
 DIRECTION_WEIGHT = 0.1  # larger than MiniLM's usual gap between a task type and its reverse
+# How much the whole request counts beside the step's own words: a step such as "find the main
+# theme" means document QA in a request about a scanned document. 0.5 measured best of 0-1.5 on
+# the TaskBench dev file's listed steps; more makes every step of a request the same type.
+REQUEST_WEIGHT = 0.5
 
 
 def stated_product(step: str) -> str | None:
@@ -177,9 +181,11 @@ def stated_product(step: str) -> str | None:
     return None
 
 
-def shortlist_types(embed: Embed, steps: list[str], k: int, allowed: set[str] | None = None) -> list[list[str]]:
+def shortlist_types(embed: Embed, steps: list[str], k: int, allowed: set[str] | None = None,
+                    request: str | None = None) -> list[list[str]]:
     """For each step, the k task types whose example wordings are nearest to it (best first);
-    types that make what the step says it makes go before those that do not.
+    types that make what the step says it makes go before those that do not. With `request`,
+    nearness to the whole request counts too, at REQUEST_WEIGHT.
 
     A small controller names the right kind of task for a clause but often the wrong direction or
     a neighbour ('extract the text from it' -> text-to-speech); the nearest type by meaning did
@@ -188,13 +194,17 @@ def shortlist_types(embed: Embed, steps: list[str], k: int, allowed: set[str] | 
     from core.tasks import get_task_type
 
     examples, vectors = step_vectors(embed)
+    queries = embed(list(steps) + ([intent(request)] if request else []))
+    background = [0.0] * len(vectors)
+    if request:
+        background = [REQUEST_WEIGHT * sum(a * b for a, b in zip(queries[-1], vector)) for vector in vectors]
     shortlists = []
-    for step, query in zip(steps, embed(list(steps))):
+    for step, query in zip(steps, queries):
         best: dict[str, float] = {}
-        for (_, task_type), vector in zip(examples, vectors):
+        for (_, task_type), vector, context in zip(examples, vectors, background):
             if allowed is None or task_type in allowed:
-                similarity = sum(a * b for a, b in zip(query, vector))
-                best[task_type] = max(best.get(task_type, -1.0), similarity)
+                similarity = sum(a * b for a, b in zip(query, vector)) + context
+                best[task_type] = max(best.get(task_type, -9.0), similarity)
         product = stated_product(step)
         if product:
             for task_type in best:

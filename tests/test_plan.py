@@ -354,6 +354,10 @@ def test_shortlists_name_the_task_types_nearest_to_each_step():
     assert "automatic-speech-recognition" in lists[1] or "text-to-speech" in lists[1]
     only = shortlist_types(embed, ["translate it"], 2, allowed={"summarization", "translation"})
     assert only == [["translation", "summarization"]]
+    # a step whose words fit two types is read in the light of the whole request
+    allowed, step = {"translation", "text-to-video"}, ["translate or video"]
+    assert shortlist_types(embed, step, 1, allowed, request="Please translate my letter") == [["translation"]]
+    assert shortlist_types(embed, step, 1, allowed, request="A video of my letter") == [["text-to-video"]]
 
 
 def test_schema_with_listed_steps_has_one_task_per_step_and_offers_the_nearest_types_that_can_run():
