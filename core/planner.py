@@ -228,14 +228,13 @@ class Planner:
 
     def __init__(self, controller: Controller, n_demos: int = 2, max_attempts: int = 2,
                  task_types: tuple[TaskType, ...] = PLANNABLE_TASK_TYPES, embed: Embed | None = None,
-                 steps: str = "listed", types_per_step: int = TYPES_PER_STEP, n_step_demos: int | None = None) -> None:
+                 steps: str = "listed", types_per_step: int = TYPES_PER_STEP) -> None:
         if steps not in STEP_MODES:
             raise ValueError(f"unknown step mode {steps!r}; use one of {', '.join(STEP_MODES)}")
         self.controller = controller
         self.steps = steps
         self.types_per_step = types_per_step
         self.n_demos = n_demos
-        self.n_step_demos = n_step_demos or n_demos
         self.max_attempts = max_attempts
         self.task_types = task_types
         self.demos = DemoPicker(embed)
@@ -252,8 +251,8 @@ class Planner:
         messages.append({"role": "user", "content": with_context(request, history)})
         return messages
 
-    def _demos(self, request: str, k: int | None = None) -> list[dict]:
-        return self.demos.pick(request, k or self.n_demos, {t.name for t in self.task_types})
+    def _demos(self, request: str) -> list[dict]:
+        return self.demos.pick(request, self.n_demos, {t.name for t in self.task_types})
 
     def step_messages(self, request: str, history: list[dict], demos: list[dict] | None = None) -> list[dict]:
         messages = [{"role": "system", "content": template("steps").template}]
@@ -301,15 +300,13 @@ class Planner:
         `max_attempts` times."""
         history = history or []
         known_files = list(dict.fromkeys([*files, *mentioned_files(request)]))
-        step_demos = self._demos(request, max(self.n_demos, self.n_step_demos))  # chosen once, nearest last
-        demos = step_demos[len(step_demos) - self.n_demos:]
-        step_demos = step_demos[len(step_demos) - self.n_step_demos:]
+        demos = self._demos(request)  # chosen once for both prompts
         messages = self.messages(request, known_files, history, demos)
         steps: bool | list[str] = self.steps != "off"  # "inline": a free step text per task
         shortlists = None
         if self.steps == "listed":
             try:
-                steps = self.list_steps(request, history, cancel, step_demos)
+                steps = self.list_steps(request, history, cancel, demos)
                 shortlists = self._shortlists(steps, request)
             except (ValueError, ControllerError) as problem:
                 log.info("steps not listed (%s); planning with free steps", problem)
