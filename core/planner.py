@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from core.cancel import CancelToken
 from core.controller import Controller, ControllerError
 from core.plan import PlanError, TaskGraph, modality_of_path, parse_plan, validate
-from core.prompting import DemoPicker, Embed, shortlist_types, template
+from core.prompting import DemoPicker, Embed, rank_step_types, template
 from core.repair import repair
 from core.tasks import PLANNABLE_TASK_TYPES, TASK_TYPES, TEXT, TaskType, get_task_type
 
@@ -280,7 +280,7 @@ class Planner:
             return None
         try:
             allowed = {t.name for t in self.task_types}
-            return shortlist_types(self.demos.embed, steps, len(allowed), allowed, request)
+            return rank_step_types(self.demos.embed, steps, len(allowed), allowed, request)
         except Exception as error:  # noqa: BLE001 - any embedder failure: plan without shortlists
             log.warning("step shortlists unavailable (%s)", error)
             return None

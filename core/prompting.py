@@ -181,9 +181,9 @@ def stated_product(step: str) -> str | None:
     return None
 
 
-def shortlist_types(embed: Embed, steps: list[str], k: int, allowed: set[str] | None = None,
+def rank_step_types(embed: Embed, steps: list[str], k: int, allowed: set[str] | None = None,
                     request: str | None = None) -> list[list[str]]:
-    """For each step, the k task types whose example wordings are nearest to it (best first);
+    """For each step, the k task types whose example wordings are nearest to it, nearest first;
     types that make what the step says it makes go before those that do not. With `request`,
     nearness to the whole request counts too, at REQUEST_WEIGHT.
 

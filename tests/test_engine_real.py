@@ -49,9 +49,9 @@ def test_real_controller_lists_steps_and_plans_one_task_per_step(app, real_contr
     ("how far away is the tree in the picture", "depth-estimation"),
 ])
 def test_real_minilm_ranks_the_task_type_that_fits_a_step_first(app, step, expected):
-    from core.prompting import shortlist_types
+    from core.prompting import rank_step_types
 
-    (ranked,) = shortlist_types(app.engine.planner.demos.embed, [step], 3)
+    (ranked,) = rank_step_types(app.engine.planner.demos.embed, [step], 3)
     assert ranked[0] == expected
 
 

@@ -305,7 +305,7 @@ def test_repair_snaps_a_clipped_quote_to_the_users_words():
 # -- listed steps: the controller lists the request's steps, then plans one task per step -----------
 
 from core.planner import grounded_steps  # noqa: E402
-from core.prompting import shortlist_types  # noqa: E402
+from core.prompting import rank_step_types  # noqa: E402
 
 
 def test_grounded_steps_keep_the_requests_own_steps_only():
@@ -348,16 +348,16 @@ def test_stated_product_reads_what_a_step_says_it_makes(step, product):
 def test_shortlists_name_the_task_types_nearest_to_each_step():
     calls = []
     embed = keyword_embedder(calls)
-    lists = shortlist_types(embed, ["translate it into German", "read the speech aloud"], 3)
+    lists = rank_step_types(embed, ["translate it into German", "read the speech aloud"], 3)
     assert all(len(names) == 3 for names in lists)
     assert lists[0][0] == "translation"
     assert "automatic-speech-recognition" in lists[1] or "text-to-speech" in lists[1]
-    only = shortlist_types(embed, ["translate it"], 2, allowed={"summarization", "translation"})
+    only = rank_step_types(embed, ["translate it"], 2, allowed={"summarization", "translation"})
     assert only == [["translation", "summarization"]]
     # a step whose words fit two types is read in the light of the whole request
     allowed, step = {"translation", "text-to-video"}, ["translate or video"]
-    assert shortlist_types(embed, step, 1, allowed, request="Please translate my letter") == [["translation"]]
-    assert shortlist_types(embed, step, 1, allowed, request="A video of my letter") == [["text-to-video"]]
+    assert rank_step_types(embed, step, 1, allowed, request="Please translate my letter") == [["translation"]]
+    assert rank_step_types(embed, step, 1, allowed, request="A video of my letter") == [["text-to-video"]]
 
 
 def test_schema_with_listed_steps_has_one_task_per_step_and_offers_the_nearest_types_that_can_run():
