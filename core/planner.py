@@ -54,7 +54,7 @@ def mentioned_files(text: str) -> list[str]:
 
 def plan_schema(files: list[str], task_types: tuple[TaskType, ...] = TASK_TYPES,
                 max_tasks: int = MAX_TASKS, fixed: list[dict] | tuple = (),
-                steps: bool | list[str] = False, shortlists: list[list[str]] | None = None,
+                steps: bool | list[str] = False, rankings: list[list[str]] | None = None,
                 per_step: int = 1) -> dict:
     """The JSON schema of a plan, in which every position of the task list has a schema of its own.
 
@@ -66,7 +66,7 @@ def plan_schema(files: list[str], task_types: tuple[TaskType, ...] = TASK_TYPES,
     With `steps`, each task starts with a `step`: the request's words for what it does, so a small
     controller walks through the request clause by clause and names each task type right after the
     words it serves. Given as a list, the steps are already known: task k's step is the k-th, and
-    the plan has one task per step. `shortlists[k]`, when given, ranks task types for position k,
+    the plan has one task per step. `rankings[k]`, when given, ranks task types for position k,
     nearest first; the position offers the first `per_step` of them that can run there (and every
     type when none can).
 
@@ -80,7 +80,7 @@ def plan_schema(files: list[str], task_types: tuple[TaskType, ...] = TASK_TYPES,
     positions = [{"const": task} for task in fixed]
     positions += [_position_schema(k, files, task_types, outputs if k == len(fixed) else None,
                                    steps[k] if isinstance(steps, list) else steps,
-                                   shortlists[k] if shortlists and k < len(shortlists) else None, per_step)
+                                   rankings[k] if rankings and k < len(rankings) else None, per_step)
                   for k in range(len(fixed), max_tasks)]
     if not fixed and not positions[0]["anyOf"]:
         raise PlanError("no task type can start without a file; attach one")
@@ -97,7 +97,7 @@ def plan_schema(files: list[str], task_types: tuple[TaskType, ...] = TASK_TYPES,
 
 def _position_schema(k: int, files: list[str], task_types: tuple[TaskType, ...],
                      outputs: list[str] | None = None, step: bool | str = False,
-                     shortlist: list[str] | None = None, per_step: int = 1) -> dict:
+                     ranking: list[str] | None = None, per_step: int = 1) -> dict:
     """Task k's schema; `outputs` (what tasks 0..k-1 make), when known, limits references to fitting
     ones. `step`: True for a free step text first, or the step text itself."""
 
@@ -135,9 +135,9 @@ def _position_schema(k: int, files: list[str], task_types: tuple[TaskType, ...],
                 "required": [*(["step"] if step else []), "id", "task", "dep", "args"],
                 "additionalProperties": False,
             })
-    if shortlist:  # nearest first: offer the first `per_step` of them that can run here
+    if ranking:  # nearest first: offer the first `per_step` of them that can run here
         by_name = {b["properties"]["task"]["const"]: b for b in branches}
-        offered = [by_name[name] for name in shortlist if name in by_name][:per_step]
+        offered = [by_name[name] for name in ranking if name in by_name][:per_step]
         branches = offered or branches
     return {"anyOf": branches}
 
@@ -274,15 +274,15 @@ class Planner:
             raise PlanError("the controller did not list the steps")
         return grounded_steps(steps, request)[:MAX_TASKS]
 
-    def _shortlists(self, steps: list[str], request: str) -> list[list[str]] | None:
+    def _rankings(self, steps: list[str], request: str) -> list[list[str]] | None:
         """The task types each step may be planned as, or None (any) without embeddings."""
         if self.demos.embed is None:
             return None
         try:
             allowed = {t.name for t in self.task_types}
             return rank_step_types(self.demos.embed, steps, len(allowed), allowed, request)
-        except Exception as error:  # noqa: BLE001 - any embedder failure: plan without shortlists
-            log.warning("step shortlists unavailable (%s)", error)
+        except Exception as error:  # noqa: BLE001 - any embedder failure: plan without rankings
+            log.warning("step rankings unavailable (%s)", error)
             return None
 
     def _demo_tasks(self, tasks: list[dict]) -> list[dict]:
@@ -293,21 +293,21 @@ class Planner:
     def plan(self, request: str, files: list[str], history: list[dict] | None = None,
              cancel: CancelToken | None = None) -> PlanOutcome:
         """With listed steps, list the request's steps, then decode a plan under the schema, one
-        task per step, each task type from the step's shortlist. A plan that fails validation is decoded again from its
-        first task that cannot run, keeping the tasks before it and offering at that position only
-        what fits them; when that cannot help, the plan is decoded once more without the listed
-        steps, and then a reply that is not a plan at all is sent back with the error, up to
-        `max_attempts` times."""
+        task per step, each the nearest task type to its step that can run there. A plan that fails
+        validation is decoded again from its first task that cannot run, keeping the tasks before
+        it and offering at that position only what fits them; when that cannot help, the plan is
+        decoded once more without the listed steps, and then a reply that is not a plan at all is
+        sent back with the error, up to `max_attempts` times."""
         history = history or []
         known_files = list(dict.fromkeys([*files, *mentioned_files(request)]))
         demos = self._demos(request)  # chosen once for both prompts
         messages = self.messages(request, known_files, history, demos)
         steps: bool | list[str] = self.steps != "off"  # "inline": a free step text per task
-        shortlists = None
+        rankings = None
         if self.steps == "listed":
             try:
                 steps = self.list_steps(request, history, cancel, demos)
-                shortlists = self._shortlists(steps, request)
+                rankings = self._rankings(steps, request)
             except (ValueError, ControllerError) as problem:
                 log.info("steps not listed (%s); planning with free steps", problem)
         fixed: list[dict] = []
@@ -317,7 +317,7 @@ class Planner:
         while retries < self.max_attempts and attempts < self.max_attempts + MAX_TASKS + 1:
             attempts += 1
             result = self.controller.chat(messages, schema=plan_schema(known_files, self.task_types, fixed=fixed,
-                                                                             steps=steps, shortlists=shortlists,
+                                                                             steps=steps, rankings=rankings,
                                                                              per_step=self.types_per_step),
                                           max_tokens=160 * MAX_TASKS, cancel=cancel, stage="planning")
             data = None
@@ -337,7 +337,7 @@ class Planner:
                     notes.append(f"task {good} planned again with inputs that fit ({problem})")
                     continue
                 if isinstance(steps, list):  # the listed steps do not make a plan: let the controller choose
-                    steps, shortlists, fixed = True, None, []
+                    steps, rankings, fixed = True, None, []
                     notes.append(f"planned without the listed steps ({problem})")
                     continue
                 retries += 1

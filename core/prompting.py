@@ -198,7 +198,7 @@ def rank_step_types(embed: Embed, steps: list[str], k: int, allowed: set[str] | 
     background = [0.0] * len(vectors)
     if request:
         background = [REQUEST_WEIGHT * sum(a * b for a, b in zip(queries[-1], vector)) for vector in vectors]
-    shortlists = []
+    rankings = []
     for step, query in zip(steps, queries):
         best: dict[str, float] = {}
         for (_, task_type), vector, context in zip(examples, vectors, background):
@@ -209,5 +209,5 @@ def rank_step_types(embed: Embed, steps: list[str], k: int, allowed: set[str] | 
         if product:
             for task_type in best:
                 best[task_type] += DIRECTION_WEIGHT if get_task_type(task_type).output == product else -DIRECTION_WEIGHT
-        shortlists.append(sorted(best, key=best.get, reverse=True)[:k])
-    return shortlists
+        rankings.append(sorted(best, key=best.get, reverse=True)[:k])
+    return rankings

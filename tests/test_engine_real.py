@@ -32,7 +32,7 @@ def test_real_controller_lists_steps_and_plans_one_task_per_step(app, real_contr
     from app.wiring import planner_for
 
     planner = planner_for(app.settings)(real_controller, steps="listed")
-    assert planner.demos.embed is not None  # MiniLM chooses the demos and shortlists the task types
+    assert planner.demos.embed is not None  # MiniLM chooses the demos and ranks the task types
     request = "Transcribe talk.wav and then summarize the transcript."
     steps = planner.list_steps(request, [])
     assert steps and all(0 < len(step) <= 100 for step in steps)

@@ -345,7 +345,7 @@ def test_stated_product_reads_what_a_step_says_it_makes(step, product):
     assert stated_product(step) == product
 
 
-def test_shortlists_name_the_task_types_nearest_to_each_step():
+def test_rankings_name_the_task_types_nearest_to_each_step():
     calls = []
     embed = keyword_embedder(calls)
     lists = rank_step_types(embed, ["translate it into German", "read the speech aloud"], 3)
@@ -363,7 +363,7 @@ def test_shortlists_name_the_task_types_nearest_to_each_step():
 def test_schema_with_listed_steps_has_one_task_per_step_and_offers_the_nearest_types_that_can_run():
     steps = ["caption cat.png", "read the caption aloud"]
     ranked = [["image-to-text", "image-classification", "depth-estimation"], ["text-to-speech", "text-to-image"]]
-    schema = plan_schema(["cat.png"], steps=steps, shortlists=ranked, per_step=2)
+    schema = plan_schema(["cat.png"], steps=steps, rankings=ranked, per_step=2)
     assert len(schema["properties"]["tasks"]["anyOf"]) == 1  # exactly two tasks
     first, second = branches(schema, 0), branches(schema, 1)
     assert set(first) == {"image-to-text", "image-classification"}
@@ -371,12 +371,12 @@ def test_schema_with_listed_steps_has_one_task_per_step_and_offers_the_nearest_t
     assert first["image-to-text"]["properties"]["step"] == {"const": "caption cat.png"}
     assert list(second["text-to-speech"]["properties"])[:2] == ["step", "id"]  # the step is written first
     # by default only the nearest type is offered ...
-    assert set(branches(plan_schema(["cat.png"], steps=steps, shortlists=ranked), 0)) == {"image-to-text"}
+    assert set(branches(plan_schema(["cat.png"], steps=steps, rankings=ranked), 0)) == {"image-to-text"}
     # ... or, when it cannot run there (no image given), the nearest one that can
-    nearest = branches(plan_schema([], steps=["classify it"], shortlists=[["image-classification", "summarization"]]), 0)
+    nearest = branches(plan_schema([], steps=["classify it"], rankings=[["image-classification", "summarization"]]), 0)
     assert set(nearest) == {"summarization"}
     # a ranking of which nothing can run at its position offers every type instead
-    fallback = branches(plan_schema([], steps=["classify it"], shortlists=[["image-classification"]]), 0)
+    fallback = branches(plan_schema([], steps=["classify it"], rankings=[["image-classification"]]), 0)
     assert "image-classification" not in fallback and "text-to-image" in fallback
     from llama_cpp import LlamaGrammar
 
