@@ -18,6 +18,7 @@ from string import Template
 from typing import Callable, Sequence
 
 from core.plan import modality_of_path
+from core.tasks import TASK_TYPES, get_task_type
 from core.repair import QUOTED
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,11 @@ _vector_cache: "weakref.WeakKeyDictionary[Callable, dict]" = weakref.WeakKeyDict
 _cache_lock = threading.Lock()
 
 
+def similarity(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cosine similarity of two normalised vectors."""
+    return sum(x * y for x, y in zip(a, b))
+
+
 def cached_vectors(embed: Embed, name: str, texts: Callable[[], list[str]]) -> list[Sequence[float]]:
     with _cache_lock:
         per_embed = _vector_cache.setdefault(embed, {})
@@ -120,7 +126,7 @@ class DemoPicker:
     def _nearest(self, request: str, k: int, allowed: set[str] | None) -> list[dict]:
         vectors = pool_vectors(self.embed)
         (query,) = self.embed([intent(request)])
-        scored = [(sum(a * b for a, b in zip(query, vector)), index)
+        scored = [(similarity(query, vector), index)
                   for index, (demo, vector) in enumerate(zip(demo_pool(), vectors))
                   if allowed is None or demo_types(demo) <= allowed]
         best = sorted(scored, reverse=True)[:k]
@@ -137,8 +143,6 @@ def step_wordings() -> dict[str, list[str]]:
 def step_examples() -> list[tuple[str, str]]:
     """(wording, task type) pairs: every demo task's step, every typical wording, and every task
     type's description."""
-    from core.tasks import TASK_TYPES
-
     pairs = [(task["step"], task["task"]) for demo in demo_pool() for task in demo["tasks"] if task.get("step")]
     pairs += [(wording, name) for name, wordings in step_wordings().items() for wording in wordings]
     return pairs + [(task_type.description, task_type.name) for task_type in TASK_TYPES]
@@ -191,20 +195,18 @@ def rank_step_types(embed: Embed, steps: list[str], k: int, allowed: set[str] | 
     a neighbour ('extract the text from it' -> text-to-speech); the nearest type by meaning did
     better on the TaskBench dev file than the 0.5B controller's own choice.
     """
-    from core.tasks import get_task_type
-
     examples, vectors = step_vectors(embed)
     queries = embed(list(steps) + ([intent(request)] if request else []))
     background = [0.0] * len(vectors)
     if request:
-        background = [REQUEST_WEIGHT * sum(a * b for a, b in zip(queries[-1], vector)) for vector in vectors]
+        background = [REQUEST_WEIGHT * similarity(queries[-1], vector) for vector in vectors]
     rankings = []
     for step, query in zip(steps, queries):
         best: dict[str, float] = {}
         for (_, task_type), vector, context in zip(examples, vectors, background):
             if allowed is None or task_type in allowed:
-                similarity = sum(a * b for a, b in zip(query, vector)) + context
-                best[task_type] = max(best.get(task_type, -9.0), similarity)
+                nearness = similarity(query, vector) + context
+                best[task_type] = max(best.get(task_type, -9.0), nearness)
         product = stated_product(step)
         if product:
             for task_type in best:
