@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 
 from core.cancel import CancelToken
@@ -22,6 +21,7 @@ from core.controller import Controller, ControllerError
 from core.plan import PlanError, TaskGraph, modality_of_path, parse_plan, validate
 from core.prompting import DemoPicker, Embed, rank_step_types, template
 from core.repair import repair
+from core.step_filter import FILE_NAME, grounded_steps
 from core.tasks import PLANNABLE_TASK_TYPES, TASK_TYPES, TEXT, TaskType, get_task_type
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,6 @@ TEXT_VALUE = r'^[^<"\\\n\r\t][^"\\\n\r\t]{0,%d}$' % (MAX_TEXT - 1)
 # A task's `step`: the request's words for what the task does, written before its type.
 MAX_STEP = 100
 STEP_VALUE = r'^[^<"\\\n\r\t][^"\\\n\r\t]{0,%d}$' % (MAX_STEP - 1)
-FILE_NAME = re.compile(r"[\w\-.]+\.(?:png|jpe?g|gif|bmp|webp|tiff?|wav|mp3|flac|ogg|m4a|mp4|avi|mov|webm)\b", re.I)
 
 
 @dataclass
@@ -173,32 +172,6 @@ def _task_list(task_types) -> str:
 
 def _compact(tasks) -> str:
     return json.dumps({"tasks": tasks}, ensure_ascii=False)
-
-
-_WORD = re.compile(r"[a-z0-9]+")
-# Words that say nothing about what a step does; the rest must come from the request.
-_FILLER = frozenset("a an the it its this that these those of to in on for from with and or into as "
-                    "by me my i you your please can could would then also".split())
-# A step that tells what the user has or did ("I recorded a talk ...") asks for nothing.
-_NARRATION = re.compile(r"^(?:i|i'[a-z]+|my|we)\b", re.I)
-
-
-def grounded_steps(steps: list[str], request: str) -> list[str]:
-    """The listed steps a plan should follow: those whose words come from the request.
-
-    A small controller sometimes copies a demo's step or the instructions' wording instead of the
-    request's, repeats a step, or lists the user's own narration as a step; those are dropped.
-    If nothing is left, the steps are kept as they are.
-    """
-    request_words = set(_WORD.findall(request.lower()))
-    kept = []
-    for step in dict.fromkeys(s.strip() for s in steps):
-        words = [w for w in _WORD.findall(FILE_NAME.sub(" ", step).lower()) if w not in _FILLER]
-        if not words or _NARRATION.match(step):
-            continue
-        if sum(w in request_words for w in words) * 2 >= len(words):
-            kept.append(step)
-    return kept or list(dict.fromkeys(steps))
 
 
 MAX_HISTORY_TURNS = 3

@@ -18,7 +18,7 @@ from string import Template
 from typing import Callable, Sequence
 
 from core.plan import modality_of_path
-from core.tasks import TASK_TYPES, get_task_type
+from core.tasks import TASK_TYPES, TaskType, get_task_type
 from core.repair import QUOTED
 
 log = logging.getLogger(__name__)
@@ -168,12 +168,27 @@ _STATED_PRODUCT = [
     re.compile(r"\b(?:convert|transcribe|turn|transform|change)\b.*?\bto\s+(?:\S+\s+){0,3}?" + _PRODUCT, re.I),
     re.compile(r"\b(?:create|generate|make|design|draw|produce|render|paint|compose|craft)\s+"
                r"(?:\S+\s+){0,2}?" + _PRODUCT, re.I),  # make a short clip
+    re.compile(r"\b(?P<audio>aloud|audibly|out loud)\b", re.I),  # read the result aloud
 ]
 DIRECTION_WEIGHT = 0.1  # larger than MiniLM's usual gap between a task type and its reverse
 # How much the whole request counts beside the step's own words: a step such as "find the main
 # theme" means document QA in a request about a scanned document. 0.5 measured best of 0-1.5 on
 # the TaskBench dev file's listed steps; more makes every step of a request the same type.
 REQUEST_WEIGHT = 0.5
+
+
+# A step that asks a question ("what object appears most often", "answer the question ...") is
+# answered by a task that takes a question; MiniLM matches the question's topic instead ("how many
+# objects are red" -> image classification).
+_ASKS_QUESTION = re.compile(r"^\s*(?:what|which|who|whose|where|when|why|how many|how much)\b|\banswer\b|\?\s*$", re.I)
+
+
+def asks_question(step: str) -> bool:
+    return bool(_ASKS_QUESTION.search(step))
+
+
+def takes_question(task_type: TaskType) -> bool:
+    return any("question" in slot.hint for slot in task_type.inputs)
 
 
 def stated_product(step: str) -> str | None:
@@ -185,11 +200,22 @@ def stated_product(step: str) -> str | None:
     return None
 
 
+def _form_bonus(task_type: TaskType, product: str | None, question: bool) -> float:
+    """What a step's form says beyond its words' meaning: the product it names, a question it asks."""
+    bonus = 0.0
+    if product:
+        bonus += DIRECTION_WEIGHT if task_type.output == product else -DIRECTION_WEIGHT
+    if question and takes_question(task_type):
+        bonus += DIRECTION_WEIGHT
+    return bonus
+
+
 def rank_step_types(embed: Embed, steps: list[str], k: int, allowed: set[str] | None = None,
                     request: str | None = None) -> list[list[str]]:
     """For each step, the k task types whose example wordings are nearest to it, nearest first;
-    types that make what the step says it makes go before those that do not. With `request`,
-    nearness to the whole request counts too, at REQUEST_WEIGHT.
+    types that make what the step says it makes go before those that do not, and a step that asks
+    a question favours types that take one. With `request`, nearness to the whole request counts
+    too, at REQUEST_WEIGHT.
 
     A small controller names the right kind of task for a clause but often the wrong direction or
     a neighbour ('extract the text from it' -> text-to-speech); the nearest type by meaning did
@@ -207,9 +233,8 @@ def rank_step_types(embed: Embed, steps: list[str], k: int, allowed: set[str] | 
             if allowed is None or task_type in allowed:
                 nearness = similarity(query, vector) + context
                 best[task_type] = max(best.get(task_type, -9.0), nearness)
-        product = stated_product(step)
-        if product:
-            for task_type in best:
-                best[task_type] += DIRECTION_WEIGHT if get_task_type(task_type).output == product else -DIRECTION_WEIGHT
+        product, question = stated_product(step), asks_question(step)
+        for task_type in best:
+            best[task_type] += _form_bonus(get_task_type(task_type), product, question)
         rankings.append(sorted(best, key=best.get, reverse=True)[:k])
     return rankings

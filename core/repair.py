@@ -11,7 +11,7 @@ import difflib
 import re
 
 from core.plan import Arg, TaskGraph, modality_of_path
-from core.tasks import get_task_type
+from core.tasks import TEXT, get_task_type
 
 # Quoted spans: 'single', "double" or “curly”; an apostrophe inside a word does not open a quote.
 QUOTED = re.compile(r"(?<![\w])'([^']+?)'(?![\w])|\"([^\"]+?)\"|“([^”]+?)”")
@@ -23,6 +23,7 @@ def repair(graph: TaskGraph, request: str, files: list[str]) -> list[str]:
     _renumber(graph, notes)
     _drop_duplicates(graph, notes)
     _rewire(graph, files, notes)
+    _drop_reruns(graph, notes)
     _snap_literals(graph, request, notes)
     return notes
 
@@ -79,6 +80,39 @@ def _drop_duplicates(graph: TaskGraph, notes: list[str]) -> None:
         kept.append(task)
     if not replaced:
         return
+    _replace_tasks(graph, kept, replaced, notes)
+
+
+def _drop_reruns(graph: TaskGraph, notes: list[str]) -> None:
+    """A task whose only input is the image or sound that a task of its own type made runs the same
+    model on its own output (detection on the boxed picture, enhancement of the enhanced audio),
+    which adds nothing: small controllers plan it when the request says one thing twice."""
+    types = {task.id: task.type for task in graph.tasks}
+    replaced: dict[int, int] = {}
+    kept = []
+    for task in graph.tasks:
+        if _reruns_producer(task, types):
+            (source,) = [arg.source for arg in task.args.values()]
+            replaced[task.id] = replaced.get(source, source)
+            notes.append(f"dropped task {task.id}: it runs task {source}'s {task.type} on its own output")
+            continue
+        kept.append(task)
+    if replaced:
+        _replace_tasks(graph, kept, replaced, notes)
+
+
+def _reruns_producer(task, types: dict[int, str]) -> bool:
+    if len(task.args) != 1:
+        return False
+    ((name, arg),) = task.args.items()
+    task_type = get_task_type(task.type)
+    slot = task_type.slot(name) if task_type else None
+    return (slot is not None and slot.modality != TEXT and arg.kind == "generated"
+            and types.get(arg.source) == task.type)
+
+
+def _replace_tasks(graph: TaskGraph, kept: list, replaced: dict[int, int], notes: list[str]) -> None:
+    """Keep only `kept`, pointing what used a dropped task at the task that replaces it."""
     for task in kept:
         task.dep = sorted({replaced.get(d, d) for d in task.dep})
         for name, arg in task.args.items():

@@ -47,6 +47,8 @@ def test_real_controller_lists_steps_and_plans_one_task_per_step(app, real_contr
     ("put the voice memo into text", "automatic-speech-recognition"),  # sound in, words out
     ("convert the speech into written text", "automatic-speech-recognition"),  # same words as TTS's
     ("how far away is the tree in the picture", "depth-estimation"),
+    ("what object appears most often and how many of those objects are red", "visual-question-answering"),
+    ("identify all the objects in the picture", "object-detection"),
 ])
 def test_real_minilm_ranks_the_task_type_that_fits_a_step_first(app, step, expected):
     from core.prompting import rank_step_types

@@ -93,6 +93,26 @@ def test_repair_drops_a_repeated_task_and_keeps_references():
     assert graph.tasks[1].args["text"].source == 0
 
 
+def test_repair_drops_a_task_that_reruns_its_own_type_on_its_own_output():
+    graph = plan({"id": 0, "task": "object-detection", "args": {"image": "a.png"}},
+                 {"id": 1, "task": "object-detection", "dep": [0], "args": {"image": "<GENERATED>-0"}},
+                 {"id": 2, "task": "object-detection", "dep": [1], "args": {"image": "<GENERATED>-1"}},
+                 {"id": 3, "task": "image-to-text", "dep": [2], "args": {"image": "<GENERATED>-2"}},
+                 {"id": 4, "task": "summarization", "dep": [3], "args": {"text": "<GENERATED>-3"}},
+                 {"id": 5, "task": "summarization", "dep": [4], "args": {"text": "<GENERATED>-4"}},
+                 {"id": 6, "task": "image-editing", "dep": [0], "args": {"image": "<GENERATED>-0", "text": "sepia"}},
+                 {"id": 7, "task": "image-editing", "dep": [6], "args": {"image": "<GENERATED>-6", "text": "crop"}},
+                 files=["a.png"])
+    notes = repair(graph, "", ["a.png"])
+    validate(graph)
+    # detection of the boxed picture goes; a summary of a summary and a second edit are asked-for work
+    assert [t.type for t in graph.tasks] == ["object-detection", "image-to-text", "summarization",
+                                             "summarization", "image-editing", "image-editing"]
+    assert graph.tasks[1].args["image"].source == 0 and graph.tasks[1].dep == [0]
+    assert graph.tasks[4].args["image"].source == 0 and graph.tasks[5].args["image"].source == 4
+    assert "dropped task 1: it runs task 0's object-detection on its own output" in notes
+
+
 def test_repair_leaves_ambiguous_plans_for_validation():
     graph = plan({"id": 0, "task": "image-classification", "args": {"image": "<GENERATED>-4"}})
     repair(graph, "", [])
@@ -304,7 +324,7 @@ def test_repair_snaps_a_clipped_quote_to_the_users_words():
 
 # -- listed steps: the controller lists the request's steps, then plans one task per step -----------
 
-from core.planner import grounded_steps  # noqa: E402
+from core.step_filter import grounded_steps, narrated  # noqa: E402
 from core.prompting import rank_step_types  # noqa: E402
 
 
@@ -317,6 +337,54 @@ def test_grounded_steps_keep_the_requests_own_steps_only():
               "sum it up"]
     assert grounded_steps(listed, request) == ["convert this speech into written text", "sum it up"]
     assert grounded_steps(["draw a boat"], "Say hello") == ["draw a boat"]  # nothing grounded: kept as listed
+
+
+@pytest.mark.parametrize("step, told", [
+    ("snap a picture with my camera", True),  # "I snapped a picture with my camera"
+    ("record the file example.wav", True),  # "it was recorded in a file example.wav"
+    ("write an article about a trip", True),  # "I've written an article about a trip"
+    ("transcribe the recording", False),  # asked for in a question
+    ("extract the data from the table", False),  # "I need help ... based on the extracted data"
+    ("find the cars", False),  # "I found" is there, but not about cars
+    ("review the transcript", True),  # "so that I can review it": the user's own next step
+])
+def test_narrated_steps_retell_what_the_user_did(step, told):
+    request = ("I snapped a picture with my camera and I found a table. The meeting was recorded in a file "
+               "example.wav. I've written an article about a trip. Could you transcribe the recording so "
+               "that I can review it? Also, I need help figuring out the total revenue based on the "
+               "extracted data.")
+    assert narrated(step, request) is told
+
+
+def test_grounded_steps_leave_out_what_the_user_only_retells():
+    request = "I recently snapped a photo of a busy street, street.jpg. How many cars are in it?"
+    assert grounded_steps(["snap a photo of a busy street", "count the cars"], request) == ["count the cars"]
+    # narration goes even when the other steps are not in the request's words ...
+    assert grounded_steps(["snap a photo of a busy street", "tally vehicles"], request) == ["tally vehicles"]
+    # ... and stays only when nothing else was listed, so that there is something to plan
+    assert grounded_steps(["snap a photo of a busy street"], request) == ["snap a photo of a busy street"]
+
+
+@pytest.mark.parametrize("step, asks", [
+    ("what object appears most often", True),
+    ("answer the question about the lecture", True),
+    ("how many cars are red", True),
+    ("is it raining?", True),
+    ("how similar are the two sentences", False),  # a comparison, not a question to answer
+    ("identify the objects", False),
+])
+def test_asks_question_reads_steps_that_ask_for_an_answer(step, asks):
+    from core.prompting import asks_question
+
+    assert asks_question(step) is asks
+
+
+def test_question_taking_task_types_are_the_three_question_answering_types():
+    from core.prompting import takes_question
+    from core.tasks import TASK_TYPES
+
+    assert {t.name for t in TASK_TYPES if takes_question(t)} == {
+        "question-answering", "visual-question-answering", "document-question-answering"}
 
 
 def test_step_wordings_name_known_task_types_with_several_wordings_each():
@@ -335,6 +403,8 @@ def test_step_wordings_name_known_task_types_with_several_wordings_each():
     ("convert the text to a high-quality speech", "audio"),
     ("turn the summary into a short video", "video"),
     ("design an image that shows my words", "image"),
+    ("audibly tell me the classification result", "audio"),
+    ("read the summary aloud", "audio"),
     ("apply the depth effect to the image", None),  # 'to' names what is worked on, not a product
     ("listen to the audio", None),
     ("summarize the article", None),
