@@ -77,7 +77,7 @@ def planner_for(settings: Settings) -> Callable[..., Planner]:
 
 
 # Listing steps first raised a 0.5B controller's node F1 on the TaskBench dev file from 44.5 to
-# 64.8; the 135M default gains less (42.9 to 50.9) for 1.4x its planning time, so it keeps to
+# 64.8; the 135M default gains less (42.9 to 50.9) for 1.5x its planning time, so it keeps to
 # plain plans unless `plan_steps` says otherwise (README, Planning quality). A GGUF this big or
 # bigger is 0.5B and up.
 LISTED_STEPS_MIN_BYTES = 300 * 2**20

@@ -149,12 +149,19 @@ def _rewire(graph: TaskGraph, files: list[str], notes: list[str]) -> None:
                     task.args[name] = Arg("file", own_files[0])
                     notes.append(f"task {task.id}: '{name}' now uses the file {own_files[0]}")
         # Dependencies: the earlier tasks whose output is used. Only a task that uses no earlier
-        # output keeps its explicit ones; beside a used output they only serialise branches that
-        # could run at once (small controllers list every earlier task).
+        # output keeps explicit ones, and only those whose output one of its inputs could take;
+        # the others only serialise branches that could run at once (small controllers list
+        # every earlier task).
         used = {a.source for a in task.args.values() if a.kind == "generated"}
-        valid_ids = {t.id for t in earlier}
-        dep = sorted(used) if used else sorted(set(task.dep) & valid_ids)
+        if not used:
+            used = {t.id for t in earlier if t.id in task.dep and _could_feed(t, task_type)}
+        dep = sorted(used)
         if dep != task.dep:
             notes.append(f"task {task.id}: dependencies {task.dep} -> {dep}")
             task.dep = dep
         earlier.append(task)
+
+
+def _could_feed(producer, task_type) -> bool:
+    made = get_task_type(producer.type)
+    return task_type is None or made is None or made.output in task_type.input_modalities

@@ -75,12 +75,14 @@ def test_repair_makes_dependencies_the_data_flow():
     graph = plan({"id": 0, "task": "image-to-text", "dep": [], "args": {"image": "a.png"}},
                  {"id": 1, "task": "translation", "dep": [0], "args": {"text": "<GENERATED>-0", "language": "de"}},
                  {"id": 2, "task": "text-to-speech", "dep": [0, 1], "args": {"text": "<GENERATED>-1"}},
-                 {"id": 3, "task": "text-to-image", "dep": [2], "args": {"text": "a harbour"}}, files=["a.png"])
+                 {"id": 3, "task": "text-to-image", "dep": [1, 2], "args": {"text": "a harbour"}}, files=["a.png"])
     notes = repair(graph, "", ["a.png"])
     validate(graph)
-    # a used output is the dependency; an explicit one is kept only where no output is used
-    assert [t.dep for t in graph.tasks] == [[], [0], [1], [2]]
+    # a used output is the dependency; explicit ones are kept only where no output is used, and
+    # only those whose output the task could take (text from the translation, not the speech)
+    assert [t.dep for t in graph.tasks] == [[], [0], [1], [1]]
     assert "task 2: dependencies [0, 1] -> [1]" in notes
+    assert "task 3: dependencies [1, 2] -> [1]" in notes
 
 
 def test_repair_drops_a_repeated_task_and_keeps_references():
