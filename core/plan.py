@@ -20,6 +20,9 @@ _EXTENSIONS = {
     AUDIO: {".wav", ".mp3", ".flac", ".ogg", ".m4a"},
     VIDEO: {".mp4", ".avi", ".mov", ".webm", ".gif"},
 }
+# A media file's name as it appears in a request: "photo.jpg", "talk-2.wav".
+FILE_NAME = re.compile(r"[\w\-.]+\.(?:%s)\b" % "|".join(
+    sorted({ext[1:] for exts in _EXTENSIONS.values() for ext in exts}, key=lambda e: (-len(e), e))), re.I)
 
 
 class PlanError(ValueError):

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 from core.cancel import CancelToken
 from core.controller import Controller, ControllerError
-from core.plan import PlanError, TaskGraph, modality_of_path, parse_plan, validate
+from core.plan import FILE_NAME, PlanError, TaskGraph, modality_of_path, parse_plan, validate
 from core.prompting import DemoPicker, Embed, rank_step_types, template
 from core.repair import repair
-from core.step_filter import FILE_NAME, grounded_steps
+from core.step_filter import grounded_steps
 from core.tasks import PLANNABLE_TASK_TYPES, TASK_TYPES, TEXT, TaskType, get_task_type
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from pathlib import Path
 from string import Template
 from typing import Callable, Sequence
 
-from core.plan import modality_of_path
+from core.plan import FILE_NAME, modality_of_path
 from core.tasks import TASK_TYPES, TaskType, get_task_type
 from core.repair import QUOTED
 
@@ -94,7 +94,7 @@ def pool_vectors(embed: Embed) -> list[Sequence[float]]:
     return cached_vectors(embed, "demo requests", lambda: [intent(d["request"]) for d in demo_pool()])
 
 
-_FILE = re.compile(r"'?\b[\w\-.]+\.(?:png|jpe?g|gif|bmp|webp|tiff?|wav|mp3|flac|ogg|m4a|mp4|avi|mov|webm)\b'?", re.I)
+_FILE = re.compile(r"'?\b%s'?" % FILE_NAME.pattern, re.I)  # with the quotes around it, if any
 
 
 def intent(text: str) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-FILE_NAME = re.compile(r"[\w\-.]+\.(?:png|jpe?g|gif|bmp|webp|tiff?|wav|mp3|flac|ogg|m4a|mp4|avi|mov|webm)\b", re.I)
+from core.plan import FILE_NAME
+
 _WORD = re.compile(r"[a-z0-9]+")
 # Words that say nothing about what a step does; the rest must come from the request.
 _FILLER = frozenset("a an the it its this that these those of to in on for from with and or into as "
