@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import sys
 
-from core import netguard
-from core.offline import enforce_offline_env
+from core.offline import netguard
+from core.offline.switches import enforce_offline_env
 
 
 def main(argv: list[str]) -> int:

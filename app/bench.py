@@ -16,10 +16,9 @@ import threading
 import time
 from pathlib import Path
 
+from app.settings import Settings
 from app.wiring import build_app, build_runtime
-from core.controller import LlamaController, LlamaSettings
-from core.settings import Settings
-from core.store import ConversationStore
+from core.llm.controller import LlamaController, LlamaSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -166,7 +165,7 @@ def measure_requests(settings: Settings) -> dict:
     engine.controller = engine.planner.controller = engine.selector.controller = timed_controller
     engine.responder.controller = timed_controller
     engine.experts = engine.selector.experts = TimedExperts(app.runtime, timeline)
-    store = ConversationStore(settings.data_path)
+    store = app.conversations()
     engine.ask("warm up", store.create(), plan=REQUESTS["one task"])  # load models once: measure the steady state
     figures = {}
     for name, plan in REQUESTS.items():
@@ -187,7 +186,7 @@ def measure_requests(settings: Settings) -> dict:
 
 
 def measure_model_load(settings: Settings) -> dict:
-    from core.cancel import CancelToken
+    from common.cancel import CancelToken
     runtime = build_runtime(settings)
     inputs = {"text": "A cat sits on the mat.", "text2": "A kitten rests on the rug."}
     with tempfile.TemporaryDirectory() as workdir:

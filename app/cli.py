@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from core.controller import ControllerError
+from core.llm.controller import ControllerError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from core.controller import Controller, ControllerError, LlamaController, LlamaSettings
+from app.settings import Settings
 from core.engine import Engine
-from core.openai_controller import OpenAIController
-from core.planner import STEP_MODES, Planner
-from core.store import ConversationStore
-from core.settings import Settings
+from core.history.recorder import TurnRecorder
+from core.history.store import ConversationStore
+from core.llm.controller import Controller, ControllerError, LlamaController, LlamaSettings
+from core.llm.openai_controller import OpenAIController
+from core.planning.planner import STEP_MODES, Planner
 from models.runtime import ExpertRuntime
 from models.store import LocalStore, default_controller_path
 
@@ -26,11 +27,10 @@ class App:
     store: LocalStore
     runtime: ExpertRuntime
     engine: Engine
+    history: ConversationStore  # where the engine's turns are recorded as their events arrive
 
     def conversations(self) -> ConversationStore:
-        store = ConversationStore(self.settings.data_path)
-        store.recover_interrupted()
-        return store
+        return self.history
 
 
 def controller_path(settings: Settings, override: str | None = None) -> Path:
@@ -57,7 +57,11 @@ def build_app(settings: Settings, controller_override: str | None = None,
             n_threads=settings.n_threads or None, n_gpu_layers=settings.n_gpu_layers))
     store = LocalStore(settings.data_path)
     runtime = build_runtime(settings, store)
-    return App(settings, store, runtime, Engine(controller, runtime, planner=planner_for(settings)(controller)))
+    engine = Engine(controller, runtime, planner=planner_for(settings)(controller))
+    history = ConversationStore(settings.data_path)
+    history.recover_interrupted()
+    engine.bus.subscribe(TurnRecorder(history))
+    return App(settings, store, runtime, engine, history)
 
 
 def build_runtime(settings: Settings, store: LocalStore | None = None) -> ExpertRuntime:

@@ -23,11 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.offline import enforce_offline_env  # noqa: E402
+from core.offline.switches import enforce_offline_env  # noqa: E402
 
 enforce_offline_env()
 
-from core.cancel import CancelToken  # noqa: E402
+from common.cancel import CancelToken  # noqa: E402
 from models.runtime import ExpertRuntime  # noqa: E402
 from models.store import LocalStore  # noqa: E402
 from tests.tiny_models import TinyModels, sample_audio, sample_image  # noqa: E402
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         media = {"<image>": str(sample_image(scratch / "photo.png", (320, 240))),
                  "<audio>": str(sample_audio(scratch / "clip.wav", seconds=2.0))}
         if args.installed:
-            from core.settings import Settings
+            from app.settings import Settings
 
             store = LocalStore(Settings.load().data_path)
         else:

@@ -1,7 +1,8 @@
 """The four stages wired together: plan, select, execute, answer. One engine for every front end.
 
-`Engine.ask` runs one turn of a conversation and returns its `Turn` record; everything that
-happens along the way is emitted on `Engine.bus`.
+`Engine.ask` runs one turn of a conversation and returns its `Turn` record. Everything that
+happens along the way is emitted on `Engine.bus`, and the turn itself is built from those events
+(`Turn.apply`), so the record and what every listener saw cannot disagree.
 """
 
 from __future__ import annotations
@@ -10,21 +11,20 @@ import json
 import logging
 import shutil
 import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.cancel import CancelToken, Cancelled
-from core.controller import Controller, ControllerError
-from core.conversation import Conversation
-from core.events import (AnswerToken, EventBus, ModelChosen, PlanReady, RunFinished, StageStarted)
-from core.executor import Executor, TaskResult
+from common.cancel import Cancelled, CancelToken
+from core.events import AnswerToken, EventBus, ModelChosen, PlanReady, RunFinished, StageStarted, TurnStarted
+from core.executor import Executor
 from core.experts import ExpertProvider
+from core.history.conversation import Conversation
+from core.llm.controller import Controller, ControllerError
 from core.llm_tasks import run_with_controller
 from core.plan import PlanError, Task, parse_plan, validate
-from core.planner import PlanOutcome, Planner
+from core.planning.planner import Planner, PlanOutcome
 from core.responder import Responder
 from core.selector import CONTROLLER_MODEL, Selection, Selector
+from core.turn import Turn
 
 log = logging.getLogger(__name__)
 
@@ -34,31 +34,6 @@ MAX_ATTACHMENT_BYTES = 2 * 2**30  # larger files are refused before anything is 
 
 class InputError(ValueError):
     """The request or its attachments cannot be used; the message says why."""
-
-
-@dataclass
-class Turn:
-    request: str
-    files: dict[str, str] = field(default_factory=dict)  # name the planner sees -> absolute path
-    attachments: list[str] = field(default_factory=list)  # absolute paths attached to this turn
-    plan: list[dict] = field(default_factory=list)
-    repairs: list[str] = field(default_factory=list)
-    selections: list[Selection] = field(default_factory=list)
-    results: list[TaskResult] = field(default_factory=list)
-    answer: str = ""
-    status: str = "running"  # "done" | "failed" | "cancelled"
-    error: str = ""
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {
-            "request": self.request, "files": self.files, "attachments": self.attachments,
-            "plan": self.plan, "repairs": self.repairs,
-            "selections": [s.to_dict() for s in self.selections],
-            "results": [r.to_dict() for r in self.results],
-            "answer": self.answer, "status": self.status, "error": self.error,
-            "timings": {k: round(v, 4) for k, v in self.timings.items()},
-        }
 
 
 class Engine:
@@ -71,6 +46,8 @@ class Engine:
         self.selector = Selector(controller, experts)
         self.responder = Responder(controller)
         self.executor = Executor(self.bus, max_workers=max_workers)
+        # One turn at a time: listeners read the stream as one turn's story.
+        self._one_turn = threading.Lock()
 
     # -- one turn ----------------------------------------------------------------------------
 
@@ -83,56 +60,57 @@ class Engine:
             raise InputError("the request is empty: say what you would like done")
         if len(request) > MAX_REQUEST_CHARS:
             raise InputError(f"the request is {len(request)} characters long; the limit is {MAX_REQUEST_CHARS}")
-        turn = Turn(request)
-        workdir = conversation.new_turn_dir()
-        attached = self._attach(files or [], conversation)
-        turn.files = {**conversation.known_files(), **attached}
-        turn.attachments = list(attached.values())
-        conversation.turns.append(turn)
-        conversation.save(turn)  # saved as "running": a crash leaves a turn the next start can mark
-        try:
-            self._stages(turn, conversation, workdir, cancel, plan)
-            turn.status = "done"
-        except Cancelled:
-            turn.status, turn.error = "cancelled", "stopped by the user"
-        except (PlanError, ControllerError, InputError) as error:
-            turn.status, turn.error = "failed", str(error)
-        except Exception as error:  # last line: report in the chat, never lose the conversation
-            log.exception("run failed")
-            turn.status, turn.error = "failed", f"{type(error).__name__}: {error}"
-        finally:
-            conversation.save(turn)
-        self.bus.emit(RunFinished(status=turn.status, answer=turn.answer, error=turn.error))
+        with self._one_turn:
+            attached = self._attach(files or [], conversation)
+            started = TurnStarted(conversation_id=conversation.id, request=request,
+                                  files={**conversation.known_files(), **attached},
+                                  attachments=list(attached.values()))
+            turn = Turn.started(started)
+            stop_folding = self.bus.subscribe(turn.apply)
+            try:
+                conversation.turns.append(turn)
+                self.bus.emit(started)
+                self._finish(turn, conversation, cancel, plan)
+            finally:
+                stop_folding()
         return turn
 
-    def _stages(self, turn: Turn, conversation: Conversation, workdir: Path, cancel: CancelToken,
-                given_plan: list[dict] | None) -> None:
-        clock = time.perf_counter
+    def _finish(self, turn: Turn, conversation: Conversation, cancel: CancelToken,
+                plan: list[dict] | None) -> None:
+        status, error, answer = "done", "", ""
+        try:
+            answer = self._stages(turn, conversation, conversation.new_turn_dir(), cancel, plan)
+        except Cancelled:
+            status, error = "cancelled", "stopped by the user"
+        except (PlanError, ControllerError, InputError) as problem:
+            status, error = "failed", str(problem)
+        except Exception as problem:  # last line: report in the chat, never lose the conversation
+            log.exception("run failed")
+            status, error = "failed", f"{type(problem).__name__}: {problem}"
+        # The responder's whole text; when a stage failed, whatever answer had streamed so far.
+        self.bus.emit(RunFinished(status=status, answer=answer or turn.answer, error=error))
 
+    def _stages(self, turn: Turn, conversation: Conversation, workdir: Path, cancel: CancelToken,
+                given_plan: list[dict] | None) -> str:
+        """Emit the stages' events; returns the answer."""
         self.bus.emit(StageStarted(stage="planning"))
-        start = clock()
         if given_plan is None:
             outcome = self.planner.plan(turn.request, list(turn.files), conversation.history(exclude=turn), cancel)
         else:
             graph = parse_plan(given_plan, set(turn.files))
             validate(graph)
             outcome = PlanOutcome(graph, json.dumps(given_plan))
-        turn.plan, turn.repairs = outcome.graph.to_list(), outcome.repairs
-        turn.timings["planning"] = clock() - start
-        self.bus.emit(PlanReady(plan=turn.plan, repairs=turn.repairs))
+        self.bus.emit(PlanReady(plan=outcome.graph.to_list(), repairs=outcome.repairs))
 
         self.bus.emit(StageStarted(stage="selection"))
-        start = clock()
+        chosen: dict[int, Selection] = {}
         for task in outcome.graph.tasks:
             selection = self.selector.select(task, turn.request, cancel)
-            turn.selections.append(selection)
+            chosen[task.id] = selection
             self.bus.emit(ModelChosen(task_id=task.id, task=task.type, model=selection.model,
                                       reason=selection.reason, candidates=selection.candidates))
-        turn.timings["selection"] = clock() - start
 
         self.bus.emit(StageStarted(stage="execution"))
-        start = clock()
-        chosen = {s.task_id: s for s in turn.selections}
         self._prefetch_later_models(outcome.graph, chosen)
 
         def run_task(task: Task, inputs: dict[str, str], token: CancelToken) -> dict:
@@ -140,15 +118,11 @@ class Engine:
 
         results = self.executor.run(outcome.graph, run_task, {k: s.model for k, s in chosen.items()},
                                     {name: Path(p) for name, p in turn.files.items()}, cancel)
-        turn.results = [results[t.id] for t in outcome.graph.tasks]
-        turn.timings["execution"] = clock() - start
         cancel.raise_if_cancelled()
 
         self.bus.emit(StageStarted(stage="response"))
-        start = clock()
-        turn.answer = self.responder.answer(turn.request, turn.results,
-                                            lambda text: self.bus.emit(AnswerToken(text=text)), cancel)
-        turn.timings["response"] = clock() - start
+        return self.responder.answer(turn.request, [results[t.id] for t in outcome.graph.tasks],
+                                     lambda text: self.bus.emit(AnswerToken(text=text)), cancel)
 
     def _prefetch_later_models(self, graph, chosen: dict[int, Selection]) -> None:
         """Load the models of tasks that must wait for others while those others run (overlap)."""

@@ -7,13 +7,11 @@ them to the GUI thread.
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-log = logging.getLogger(__name__)
+from common.listeners import Listeners
 
 
 @dataclass(frozen=True)
@@ -26,6 +24,15 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         return {"event": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class TurnStarted(Event):
+    """The first event of every turn: what the request is and which files it can use."""
+    conversation_id: str
+    request: str
+    files: dict[str, str] = field(default_factory=dict)  # name the planner sees -> absolute path
+    attachments: list[str] = field(default_factory=list)  # absolute paths attached to this turn
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,7 @@ class TaskFailed(Event):
     task_id: int
     error: str
     skipped: bool = False  # True when it never ran because a task it needs failed
+    result: dict = field(default_factory=dict)  # the TaskResult record: status, model, error
 
 
 @dataclass(frozen=True)
@@ -90,29 +98,5 @@ class RunFinished(Event):
 Listener = Callable[[Event], None]
 
 
-class EventBus:
-    """Fan-out of events to listeners; a failing listener is logged and never breaks the run."""
-
-    def __init__(self) -> None:
-        self._listeners: list[Listener] = []
-        self._lock = threading.Lock()
-
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
-
-    def emit(self, event: Event) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(event)
-            except Exception:  # a broken front end must not stop the engine
-                log.exception("event listener failed on %s", getattr(event, "kind", type(event).__name__))
+class EventBus(Listeners[Event]):
+    """The engine's event stream: one per engine, one turn at a time on it."""

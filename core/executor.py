@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from core.cancel import CancelToken, Cancelled
+from common.cancel import Cancelled, CancelToken
 from core.events import EventBus, TaskDone, TaskFailed, TaskStarted
 from core.plan import Task, TaskGraph
 
@@ -37,6 +37,12 @@ class TaskResult:
         return {"id": self.task_id, "task": self.task, "model": self.model, "status": self.status,
                 "inputs": self.inputs, "outputs": self.outputs, "error": self.error,
                 "seconds": round(self.seconds, 4)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TaskResult":
+        return cls(data["id"], data.get("task", ""), data.get("model", ""), data.get("status", ""),
+                   dict(data.get("inputs") or {}), dict(data.get("outputs") or {}), data.get("error", ""),
+                   seconds=float(data.get("seconds") or 0.0))
 
 
 class Executor:
@@ -113,7 +119,7 @@ class _Run:
             status = "cancelled" if isinstance(error, Cancelled) else "failed"
             message = str(error) or type(error).__name__
             result = TaskResult(task_id, task.type, self.models.get(task_id, ""), status, error=message)
-            event = TaskFailed(task_id=task_id, error=message)
+            event = TaskFailed(task_id=task_id, error=message, result=result.to_dict())
         newly_ready, skipped = [], []
         with self.lock:
             if task_id in self.results:  # already settled by cancellation
@@ -145,9 +151,9 @@ class _Run:
             if tid in self.results:
                 continue
             reason = f"skipped: task {because} ({self.tasks[because].type}) {cause_status}"
-            self.results[tid] = TaskResult(tid, self.tasks[tid].type, self.models.get(tid, ""),
-                                           "skipped", error=reason)
-            events.append(TaskFailed(task_id=tid, error=reason, skipped=True))
+            result = TaskResult(tid, self.tasks[tid].type, self.models.get(tid, ""), "skipped", error=reason)
+            self.results[tid] = result
+            events.append(TaskFailed(task_id=tid, error=reason, skipped=True, result=result.to_dict()))
             stack.extend((child, tid) for child in self.dependents.get(tid, []))
         return events
 
@@ -156,9 +162,9 @@ class _Run:
         with self.lock:
             for tid, task in self.tasks.items():
                 if tid not in self.results:
-                    self.results[tid] = TaskResult(tid, task.type, self.models.get(tid, ""),
-                                                   "cancelled", error="cancelled")
-                    events.append(TaskFailed(task_id=tid, error="cancelled"))
+                    result = TaskResult(tid, task.type, self.models.get(tid, ""), "cancelled", error="cancelled")
+                    self.results[tid] = result
+                    events.append(TaskFailed(task_id=tid, error="cancelled", result=result.to_dict()))
         for event in events:
             self.executor._bus.emit(event)
         self.finished.set()

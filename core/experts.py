@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.cancel import CancelToken
+from common.cancel import CancelToken
 
 
 class ModelInfo(Protocol):

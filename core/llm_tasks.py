@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.cancel import CancelToken
-from core.controller import Controller
+from common.cancel import CancelToken
+from core.llm.controller import Controller
 
 _INSTRUCTIONS = {
     "summarization": "Summarize the following text in one or two sentences.\n\n{text}",

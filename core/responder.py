@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from core.cancel import CancelToken
-from core.controller import Controller
+from common.cancel import CancelToken
 from core.executor import TaskResult
-from core.prompting import template
+from core.llm.controller import Controller
+from core.templates import template
 
 MAX_VALUE = 600
 # Bookkeeping the answer should not dwell on; it stays in the record.
@@ -16,17 +16,13 @@ HIDDEN_KEYS = {"device", "dtype", "inference_s", "load_s"}
 
 
 def describe_result(result: TaskResult) -> str:
-    return describe_record(result.to_dict())
-
-
-def describe_record(record: dict) -> str:
-    """One line per task (a TaskResult's dict), with the values a person would want quoted back."""
-    head = record["task"]
-    if record.get("model"):
-        head += f" with {record['model']}"
-    if record["status"] != "done":
-        return f"{head}: {record['status'].upper()} - {record.get('error', '')}"
-    outputs = {k: v for k, v in record.get("outputs", {}).items() if k not in HIDDEN_KEYS}
+    """One line per task, with the values a person would want quoted back."""
+    head = result.task
+    if result.model:
+        head += f" with {result.model}"
+    if result.status != "done":
+        return f"{head}: {result.status.upper()} - {result.error}"
+    outputs = {k: v for k, v in result.outputs.items() if k not in HIDDEN_KEYS}
     if "text" in outputs:  # the runner's own summary already carries its scores and labels
         outputs = {k: v for k, v in outputs.items() if k in ("text", "image", "audio", "video")}
     shown = {}

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from core.cancel import CancelToken
-from core.controller import Controller, ControllerError
+from common.cancel import CancelToken
 from core.experts import ExpertProvider
+from core.llm.controller import Controller, ControllerError
 from core.plan import Task
-from core.prompting import template
+from core.templates import template
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,11 @@ class Selection:
     def to_dict(self) -> dict:
         return {"id": self.task_id, "task": self.task, "model": self.model, "reason": self.reason,
                 "candidates": self.candidates}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Selection":
+        return cls(data["id"], data.get("task", ""), data.get("model", ""), data.get("reason", ""),
+                   list(data.get("candidates") or []))
 
 
 class Selector:

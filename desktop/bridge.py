@@ -13,9 +13,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from core.cancel import CancelToken
-from core.conversation import Conversation
+from common.cancel import CancelToken
 from core.engine import Engine, InputError
+from core.history.conversation import Conversation
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,11 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QSplitter, QTextBrowser, QVBoxLayout, QWidget
 
-from core.conversation import Conversation
 from core.events import Event, TaskDone, TaskFailed
-from core.store import ConversationStore
+from core.executor import TaskResult
+from core.history.conversation import Conversation
+from core.history.store import ConversationStore
+from core.turn import Turn
 from desktop.bridge import RunBridge
 from desktop.chat_view import ChatView, TurnWidget
 from desktop.composer import Composer
@@ -28,7 +30,7 @@ class ChatPage(QWidget):
         self.bridge = bridge
         self.conversation: Conversation | None = None
         self.live_turn: TurnWidget | None = None
-        self._task_records: dict[int, dict] = {}
+        self._task_results: dict[int, TaskResult] = {}
 
         self.chat = ChatView()
         self.composer = Composer()
@@ -81,10 +83,10 @@ class ChatPage(QWidget):
         if self.bridge is not None and self.bridge.busy:
             return  # the running turn keeps its conversation; switching waits until it ends
         self.conversation = self.store.open(conversation_id) if conversation_id else None
-        self.chat.load(self.conversation.records() if self.conversation else [])
-        records = self.conversation.records() if self.conversation else []
-        if records:
-            self._show_record_graph(records[-1])
+        turns = self.conversation.turns if self.conversation else []
+        self.chat.load(turns)
+        if turns:
+            self._show_turn_graph(turns[-1])
         else:
             self.graph.show_message("The plan appears here while a request runs.")
         self.node_details.clear()
@@ -96,7 +98,7 @@ class ChatPage(QWidget):
             return
         if self.conversation is None:
             self.conversation = self.store.create(title=text[:60])
-        self._task_records = {}
+        self._task_results = {}
         self.graph.show_message("Planning...")
         self.node_details.clear()
         self.live_turn = self.chat.add_turn(text, [str(p) for p in attachments])
@@ -111,17 +113,14 @@ class ChatPage(QWidget):
         if self.live_turn is not None:
             self.live_turn.apply(event)
         self.graph.apply(event)
-        if isinstance(event, TaskDone):
-            self._task_records[event.task_id] = event.result
-        elif isinstance(event, TaskFailed):
-            self._task_records[event.task_id] = {"id": event.task_id, "status": "failed", "error": event.error}
+        if isinstance(event, (TaskDone, TaskFailed)) and event.result:
+            self._task_results[event.task_id] = TaskResult.from_dict(event.result)
 
-    def _on_finished(self, turn) -> None:
-        record = turn.to_dict()
+    def _on_finished(self, turn: Turn) -> None:
         if self.live_turn is not None:
-            self.live_turn.set_record(record)
+            self.live_turn.set_record(turn)
             self.live_turn = None
-        self._show_record_graph(record)
+        self._show_turn_graph(turn)
         if self.conversation is not None:
             self.conversation_changed.emit(self.conversation.id)
 
@@ -131,21 +130,21 @@ class ChatPage(QWidget):
             self.live_turn = None
         self.graph.show_message(message)
 
-    def _show_record_graph(self, record: dict) -> None:
-        self.graph.show_record(record)
-        self._task_records = {r["id"]: r for r in record.get("results", [])}
+    def _show_turn_graph(self, turn: Turn) -> None:
+        self.graph.show_record(turn)
+        self._task_results = {r.task_id: r for r in turn.results}
 
     def show_task(self, task_id: int) -> None:
-        record = self._task_records.get(task_id)
-        if record is None:
+        result = self._task_results.get(task_id)
+        if result is None:
             self.node_details.setPlainText(f"Task {task_id} has not finished yet.")
             return
         esc = html.escape
-        rows = [f"<h3>Task {task_id}: {esc(str(record.get('task', '')))}</h3>",
-                f"<p>Model: {esc(str(record.get('model', '')))}<br>Status: {esc(str(record.get('status', '')))}"
-                f"{'<br>Error: ' + esc(record['error']) if record.get('error') else ''}<br>"
-                f"Time: {record.get('seconds', 0):.2f} s</p>"]
-        for title, values in (("Inputs", record.get("inputs", {})), ("Outputs", record.get("outputs", {}))):
+        rows = [f"<h3>Task {task_id}: {esc(result.task)}</h3>",
+                f"<p>Model: {esc(result.model)}<br>Status: {esc(result.status)}"
+                f"{'<br>Error: ' + esc(result.error) if result.error else ''}<br>"
+                f"Time: {result.seconds:.2f} s</p>"]
+        for title, values in (("Inputs", result.inputs), ("Outputs", result.outputs)):
             rows.append(f"<p><b>{title}</b></p><ul>")
             for key, value in values.items():
                 text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

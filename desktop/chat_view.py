@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QScrollArea, QTextBrowser, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QTextBrowser, QToolButton, QVBoxLayout, QWidget
 
 from core.events import AnswerToken, Event, ModelChosen, PlanReady, StageStarted, TaskDone, TaskFailed
-from core.export import details_html, turn_media
 from core.plan import modality_of_path
+from core.turn import Turn
+from desktop.export import details_html
 from desktop.media import media_widget
 
 STAGE_TEXT = {"planning": "Planning...", "selection": "Choosing models...", "execution": "Running tasks...",
@@ -34,7 +34,7 @@ class TurnWidget(QWidget):
 
     def __init__(self, request: str, attachments: list[str], parent=None) -> None:
         super().__init__(parent)
-        self.record: dict | None = None
+        self.record: Turn | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 8)
 
@@ -89,29 +89,27 @@ class TurnWidget(QWidget):
         if self._live_lines and self.details.isVisible():
             self.details.setPlainText("\n".join(self._live_lines))
 
-    def set_record(self, record: dict) -> None:
+    def set_record(self, turn: Turn) -> None:
         """Show a finished (or loaded) turn in full."""
-        self.record = record
-        status = record.get("status", "")
-        if status == "done":
-            failed = [r for r in record.get("results", []) if r["status"] != "done"]
-            self.status.setText(f"{len(failed)} of {len(record.get('results', []))} tasks did not complete"
-                                if failed else "")
+        self.record = turn
+        if turn.status == "done":
+            failed = [r for r in turn.results if r.status != "done"]
+            self.status.setText(f"{len(failed)} of {len(turn.results)} tasks did not complete" if failed else "")
         else:
-            self.status.setText(f"{status.capitalize()}: {record.get('error', '')}")
+            self.status.setText(f"{turn.status.capitalize()}: {turn.error}")
             self.status.setStyleSheet("color: #c62828;")
         self.status.setVisible(bool(self.status.text()))
-        self.answer.setText(record.get("answer", ""))
-        self.answer.setVisible(bool(record.get("answer")))
+        self.answer.setText(turn.answer)
+        self.answer.setVisible(bool(turn.answer))
         while self.media.count():
             item = self.media.takeAt(0)
             if item.widget():
                 item.widget().deleteLater()
-        for kind, path in turn_media(record):
+        for kind, path in turn.media():
             self.media.addWidget(media_widget(kind, path), 0, Qt.AlignmentFlag.AlignLeft)
-        self.toggle.setVisible(bool(record.get("plan")))
+        self.toggle.setVisible(bool(turn.plan))
         if self.details.isVisible():
-            self.details.setHtml(details_html(record))
+            self.details.setHtml(details_html(turn))
 
     def show_refusal(self, message: str) -> None:
         self.status.setText(message)
@@ -143,7 +141,7 @@ class ChatView(QScrollArea):
             turn.deleteLater()
         self.turns = []
 
-    def add_turn(self, request: str, attachments: list[str], record: dict | None = None) -> TurnWidget:
+    def add_turn(self, request: str, attachments: list[str], record: Turn | None = None) -> TurnWidget:
         turn = TurnWidget(request, attachments)
         self._layout.insertWidget(self._layout.count() - 1, turn)
         self.turns.append(turn)
@@ -153,10 +151,10 @@ class ChatView(QScrollArea):
         QTimer.singleShot(0, self._scroll_to_end)
         return turn
 
-    def load(self, records: list[dict]) -> None:
+    def load(self, turns: list[Turn]) -> None:
         self.clear()
-        for record in records:
-            self.add_turn(record["request"], record.get("attachments", []), record)
+        for turn in turns:
+            self.add_turn(turn.request, turn.attachments, turn)
 
     def _stick_to_bottom(self, _minimum: int, maximum: int) -> None:
         if self._follow:

@@ -11,6 +11,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, Q
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QGraphicsScene, QGraphicsView
 
 from core.events import Event, ModelChosen, PlanReady, TaskDone, TaskFailed, TaskProgress, TaskStarted
+from core.turn import Turn
 
 NODE_W, NODE_H, GAP_X, GAP_Y = 190, 74, 60, 24
 
@@ -159,16 +160,15 @@ class TaskGraphView(QGraphicsView):
             node.set_state(status, "")
             node.setToolTip(event.error)
 
-    def show_record(self, record: dict) -> None:
-        """Draw a finished turn from its saved record."""
-        self.show_plan(record.get("plan", []))
-        for selection in record.get("selections", []):
-            if selection["id"] in self.nodes:
-                self.nodes[selection["id"]].set_state(model=selection["model"] or "no model installed")
-        for result in record.get("results", []):
-            node = self.nodes.get(result["id"])
+    def show_record(self, turn: Turn) -> None:
+        """Draw a finished (or loaded) turn."""
+        self.show_plan(turn.plan)
+        for selection in turn.selections:
+            if selection.task_id in self.nodes:
+                self.nodes[selection.task_id].set_state(model=selection.model or "no model installed")
+        for result in turn.results:
+            node = self.nodes.get(result.task_id)
             if node is not None:
-                detail = f"{result['seconds']:.2f} s" if result["status"] == "done" else ""
-                node.set_state(result["status"], detail)
-                if result.get("error"):
-                    node.setToolTip(result["error"])
+                node.set_state(result.status, f"{result.seconds:.2f} s" if result.status == "done" else "")
+                if result.error:
+                    node.setToolTip(result.error)

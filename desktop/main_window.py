@@ -8,10 +8,10 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStackedWidget, QToolBar
 
-from core import netguard
-from core.controller import ControllerError
-from core.settings import Settings
-from core.store import ConversationStore
+from app.settings import Settings
+from core.history.store import ConversationStore
+from core.llm.controller import ControllerError
+from core.offline import netguard
 from desktop.bridge import RunBridge
 from desktop.chat_page import ChatPage
 from desktop.conversation_list import ConversationList

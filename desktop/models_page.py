@@ -9,12 +9,13 @@ import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QMessageBox, QProgressBar, QPushButton, QTableWidget, QTableWidgetItem,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+                               QMessageBox, QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QTabWidget,
+                               QVBoxLayout, QWidget)
 
-from core import netguard
-from core.settings import Settings
+from app.settings import Settings
+from common.cancel import CancelToken
+from core.offline import netguard
 from desktop.workers import run_in_background
 
 
@@ -65,7 +66,7 @@ class DownloadRow(QWidget):
         super().__init__(parent)
         self.repo_id = repo_id
         self._start = start
-        self.cancel_event = threading.Event()
+        self.cancel = CancelToken()
         self.label = QLabel(repo_id)
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
@@ -105,10 +106,10 @@ class DownloadRow(QWidget):
 
     def _cancel_or_resume(self) -> None:
         if self.running:
-            self.cancel_event.set()
+            self.cancel.cancel()
             self.button.setText("Cancelling...")
         else:
-            self.cancel_event = threading.Event()
+            self.cancel = CancelToken()
             self.running = True
             self.button.setText("Cancel")
             self._start(self)
@@ -328,7 +329,7 @@ class ModelsPage(QWidget):
         progress = DownloadProgress()
         progress.subscribe(self.signals.progress.emit)
         downloader = Downloader(self.store, endpoint=endpoint, network_window=netguard.allowing)
-        cancel = row.cancel_event
+        cancel = row.cancel
 
         def work() -> None:
             try:

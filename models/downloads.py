@@ -24,18 +24,18 @@ import logging
 import os
 import posixpath
 import shutil
-import threading
 import urllib.error
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, ContextManager
 
+from common.cancel import CancelToken
 from models.catalogue import load_catalogue
 from models.errors import ModelManagerError
 from models.formats import FileHash, hash_file, needed_for_inference
 from models.hubcache import gguf_parts, is_gguf_repo, read_manifest, repo_folder_name, write_manifest
 from models.hubclient import DEFAULT_ENDPOINT, HubClient, HubError, HubFile, TransientError
-from models.progress import DownloadProgress, is_cancelled
+from models.progress import DownloadProgress
 from models.record import ModelRecord, free_bytes
 from models.store import LocalStore
 
@@ -168,10 +168,12 @@ class Downloader:
         self.timeout_s = timeout_s
 
     def download(self, repo_id: str, revision: str = "main", include: list[str] | tuple[str, ...] = (),
-                 task: str | None = None, progress: DownloadProgress | None = None, cancel=None) -> list[ModelRecord]:
+                 task: str | None = None, progress: DownloadProgress | None = None,
+                 cancel: CancelToken | None = None) -> list[ModelRecord]:
         """Fetch a model into the cache and return its records (one per GGUF for GGUF repos).
         Raises DownloadError (DownloadCancelled, IntegrityError, NotEnoughSpace) with a plain message."""
         progress = progress or DownloadProgress()
+        cancel = cancel or CancelToken()
         progress.repo_id = repo_id
         progress.set_phase("resolving", "")
         try:
@@ -189,7 +191,7 @@ class Downloader:
         progress.set_phase("done")
         return records
 
-    def _retrying(self, action: Callable[[], object], what: str, cancel):
+    def _retrying(self, action: Callable[[], object], what: str, cancel: CancelToken):
         attempt = 0
         while True:
             try:
@@ -204,18 +206,13 @@ class Downloader:
                 self._sleep(delay, cancel)
 
     @staticmethod
-    def _sleep(seconds: float, cancel) -> None:
+    def _sleep(seconds: float, cancel: CancelToken) -> None:
         """Back off, waking at once on cancel (no polling: wait on the token's own event)."""
-        wait = getattr(cancel, "wait", None)  # threading.Event, or the engine's CancelToken
-        if wait is None:
-            threading.Event().wait(seconds)
-        elif wait(seconds):
-            raise DownloadCancelled("download cancelled")
-        if is_cancelled(cancel):
+        if cancel.wait(seconds):
             raise DownloadCancelled("download cancelled")
 
     def _download(self, client: HubClient, repo_id: str, revision: str, include: list[str], task: str | None,
-                  progress: DownloadProgress, cancel) -> list[ModelRecord]:
+                  progress: DownloadProgress, cancel: CancelToken) -> list[ModelRecord]:
         info = self._retrying(lambda: client.revision_info(repo_id, revision), repo_id, cancel)
         repo_id = info.get("id") or repo_id  # the Hub's canonical name ("gpt2" -> "openai-community/gpt2")
         commit = info["sha"]
@@ -266,7 +263,7 @@ class Downloader:
         return [r for r in self.store.list() if r.id in wanted and r.revision == commit]
 
     def _fetch(self, client: HubClient, repo_id: str, commit: str, f: HubFile, blobs: Path,
-               progress: DownloadProgress, cancel) -> FileHash:
+               progress: DownloadProgress, cancel: CancelToken) -> FileHash:
         final, part = blobs / f.etag, blobs / f"{f.etag}.incomplete"
         progress.set_phase("downloading", f.path)
         if _size(final) == f.size:
@@ -301,7 +298,8 @@ class Downloader:
             progress.set_phase("downloading", f.path)
         raise AssertionError("unreachable")
 
-    def _retrying_stream(self, client, url, f: HubFile, part: Path, progress, cancel) -> None:
+    def _retrying_stream(self, client, url, f: HubFile, part: Path, progress: DownloadProgress,
+                         cancel: CancelToken) -> None:
         attempt = 0
         while (_size(part) or 0) < f.size or not part.exists():
             before = _size(part) or 0
@@ -318,9 +316,10 @@ class Downloader:
                 log.info("%s: %s; resuming in %.1fs", f.path, error, delay)
                 self._sleep(delay, cancel)
 
-    def _stream(self, client: HubClient, url: str, f: HubFile, part: Path, progress: DownloadProgress, cancel) -> None:
+    def _stream(self, client: HubClient, url: str, f: HubFile, part: Path, progress: DownloadProgress,
+                cancel: CancelToken) -> None:
         have = _size(part) or 0
-        if is_cancelled(cancel):
+        if cancel.cancelled:
             raise DownloadCancelled("download cancelled")
         headers = {"Range": f"bytes={have}-"} if have else {}
         try:
@@ -341,7 +340,7 @@ class Downloader:
             out.truncate()
             received = start
             while True:
-                if is_cancelled(cancel):
+                if cancel.cancelled:
                     raise DownloadCancelled("download cancelled")
                 try:
                     chunk = response.read1(CHUNK)

@@ -10,7 +10,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.progress import is_cancelled
+from common.cancel import CancelToken
 
 CHUNK = 1 << 20
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".joblib")
@@ -61,7 +61,7 @@ class FileHash:
     git_sha1: str  # what git (and the Hub, for files not in LFS) calls the file's oid
 
 
-def hash_file(path: Path, cancel=None) -> FileHash:
+def hash_file(path: Path, cancel: CancelToken | None = None) -> FileHash:
     """sha256 and git blob sha1 in one pass; `cancel` stops it between chunks (InterruptedError)."""
     size = Path(path).stat().st_size
     sha256 = hashlib.sha256()
@@ -70,7 +70,7 @@ def hash_file(path: Path, cancel=None) -> FileHash:
         while chunk := handle.read(CHUNK):
             sha256.update(chunk)
             git.update(chunk)
-            if is_cancelled(cancel):
+            if cancel is not None and cancel.cancelled:
                 raise InterruptedError("hashing cancelled")
     return FileHash(size, sha256.hexdigest(), git.hexdigest())
 

@@ -12,7 +12,7 @@ Calls (see the Hub's HTTP API): GET /api/models/{repo}/revision/{rev} (commit sh
 GET /api/models/{repo}/tree/{sha}?recursive=true (sizes, git oids, LFS sha256; paginated with a
 `Link: <...>; rel="next"` header), GET /{repo}/resolve/{sha}/{path} with `Range: bytes=N-`.
 
-Network access: the process-wide guard (core.netguard) refuses every non-loopback connection. The
+Network access: the process-wide guard (core.offline.netguard) refuses every non-loopback connection. The
 caller passes `network_window(host)`, a context manager that opens the guard for one host; each
 host this client contacts (the endpoint, a CDN it redirects to, a proxy) gets a window, and so does
 each address the host resolves to, because the guard sees addresses at connect time.

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from common.cancel import CancelToken
 from models.errors import ModelManagerError
 from models.formats import FormatError, check_safetensors, hash_file, read_gguf
 from models.hubcache import gguf_parts, manifest_path, read_manifest, repo_folder_name, write_manifest
@@ -58,7 +59,7 @@ def find(store: LocalStore, model_id: str) -> ModelRecord:
 # -- verify --------------------------------------------------------------------------------------
 
 def verify(store: LocalStore, model_id: str, on_file: Callable[[str, int, int], None] | None = None,
-           cancel=None) -> VerifyReport:
+           cancel: CancelToken | None = None) -> VerifyReport:
     """`on_file(name, index, count)` is called before each file is hashed."""
     record = find(store, model_id)
     report = VerifyReport(record.id)

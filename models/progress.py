@@ -11,18 +11,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
-from core.events import EventBus
+from common.listeners import Listeners
 
 SPEED_WINDOW_S = 5.0
-
-
-def is_cancelled(cancel) -> bool:
-    """Cancel tokens come as a threading.Event (`is_set()`) or the engine's CancelToken (`cancelled`)."""
-    if cancel is None:
-        return False
-    if hasattr(cancel, "is_set"):
-        return bool(cancel.is_set())
-    return bool(getattr(cancel, "cancelled", False))
 
 
 @dataclass(frozen=True)
@@ -49,7 +40,8 @@ class ProgressEvent:
 
 class DownloadProgress:
     def __init__(self, min_interval_s: float = 0.1, clock: Callable[[], float] = time.monotonic) -> None:
-        self._listeners = EventBus()  # a broken observer is logged and never breaks the download
+        # A broken observer is logged and never breaks the download.
+        self._listeners: Listeners[ProgressEvent] = Listeners()
         self._clock = clock
         self._min_interval = min_interval_s
         self._last_emit = float("-inf")

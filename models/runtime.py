@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.cancel import CancelToken
 from models.devices import SINGLE, Placement, decide, device_capacity, gpu_info
 from models.formats import FormatError
 from models.memory import WeightSize, estimate
@@ -79,7 +80,7 @@ class ExpertRuntime:
         """A built-in or installed model by id."""
         return builtin_record(model_id) or self.store.get(model_id)
 
-    def run(self, model_id: str, task: str, inputs: dict[str, str], workdir: Path, cancel) -> dict[str, Any]:
+    def run(self, model_id: str, task: str, inputs: dict[str, str], workdir: Path, cancel: CancelToken) -> dict[str, Any]:
         runner, key = self._lease(model_id, task, cancel)
         try:
             cancel.raise_if_cancelled()
@@ -103,7 +104,7 @@ class ExpertRuntime:
 
     # -- warm cache ----------------------------------------------------------------------------
 
-    def acquire(self, model_id: str, task: str, cancel=None) -> Runner:
+    def acquire(self, model_id: str, task: str, cancel: CancelToken | None = None) -> Runner:
         """The model loaded and warm (loading it if needed), not held: a later load may unload it."""
         runner, key = self._lease(model_id, task, cancel)
         self._release(key)
@@ -113,7 +114,7 @@ class ExpertRuntime:
         """Load a model a later task will need while earlier tasks run (the engine calls this)."""
         self.acquire(model_id, task)
 
-    def _lease(self, model_id: str, task: str, cancel) -> tuple[Runner, str]:
+    def _lease(self, model_id: str, task: str, cancel: CancelToken | None) -> tuple[Runner, str]:
         """The runner, loaded and held, and the key it is kept warm under (for `_release`)."""
         record = self._check(model_id, task)
         runner_class = runner_for(task)
@@ -231,7 +232,7 @@ class ExpertRuntime:
     def _reserved_on(self, device: str) -> int:
         return sum(part.get(device, 0) for part in self._reserved.values())
 
-    def _make_room(self, model_id: str, use: dict[str, int], cancel) -> None:
+    def _make_room(self, model_id: str, use: dict[str, int], cancel: CancelToken | None) -> None:
         """Unload idle models, least recently used first, until `use` fits; wait for busy ones."""
         capacity = self.capacity()
         if cancel is not None:

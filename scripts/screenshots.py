@@ -32,7 +32,7 @@ class _IdleController:
     name = "screenshot stand-in"
 
     def chat(self, messages, **kwargs):
-        from core.controller import ControllerError
+        from core.llm.controller import ControllerError
 
         raise ControllerError("the screenshot script does not run requests")
 
@@ -83,8 +83,9 @@ def _chat_conversation(store) -> str:
         "status": "done", "error": "",
         "timings": {"planning": 1.8, "selection": 0.01, "execution": 3.05, "response": 1.2},
     }
-    conversation.turns.append(record)
-    conversation.save()
+    from core.turn import Turn
+
+    store.add_turn(conversation.id, Turn.from_dict(record))
     return conversation.id
 
 
@@ -144,8 +145,8 @@ def render(out: Path) -> list[Path]:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication, QSplitter
 
+    from app.settings import Settings
     from app.wiring import build_app
-    from core.settings import Settings
     from desktop.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from core.offline import enforce_offline_env
+    from core.offline.switches import enforce_offline_env
 
     enforce_offline_env()
     saved = {key: os.environ.get(key) for key in ("JARVIS_CONFIG_DIR", "JARVIS_DATA_DIR")}

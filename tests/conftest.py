@@ -4,7 +4,7 @@ from pathlib import Path
 
 # Before anything imports Qt or the Hugging Face libraries.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-from core.offline import enforce_offline_env  # noqa: E402
+from core.offline.switches import enforce_offline_env  # noqa: E402
 
 enforce_offline_env()
 
@@ -36,7 +36,7 @@ def controller_path():
 @pytest.fixture(scope="session")
 def real_controller(controller_path):
     """The real SmolLM2 GGUF through llama.cpp, loaded once for the whole session."""
-    from core.controller import LlamaController, LlamaSettings
+    from core.llm.controller import LlamaController, LlamaSettings
 
     controller = LlamaController(LlamaSettings(path=controller_path, n_ctx=4096))
     controller.load()

@@ -6,7 +6,8 @@ import json
 import threading
 from dataclasses import dataclass
 
-from core.controller import ChatResult
+from core.history.recorder import TurnRecorder
+from core.llm.controller import ChatResult
 
 
 class ScriptedController:
@@ -59,3 +60,9 @@ class FakeExperts:
         with self.lock:
             self.log.append(("end", task))
         return outputs
+
+
+def recorded(engine, store):
+    """`store`, recording `engine`'s turns as the app's wiring does."""
+    engine.bus.subscribe(TurnRecorder(store))
+    return store

@@ -7,8 +7,8 @@ import threading
 import pytest
 from PySide6.QtCore import Qt
 
+from app.settings import Settings
 from app.wiring import build_app
-from core.settings import Settings
 from desktop.main_window import MainWindow
 from tests.fakes import FakeExperts, ScriptedController
 

@@ -5,15 +5,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
-
 from hub_server import HubServer, gguf_bytes, tiny_bert_files
-from models.downloads import (DownloadCancelled, DownloadError, Downloader, IntegrityError, NotEnoughSpace,
-                              select_files)
+
+from models.downloads import DownloadCancelled, Downloader, DownloadError, IntegrityError, NotEnoughSpace, select_files
 from models.hubclient import HubFile, NetworkAccess
 from models.maintenance import remove, verify
 from models.progress import DownloadProgress
@@ -181,11 +179,11 @@ def test_a_corrupt_partial_file_is_fetched_again_from_the_start(hub, store):
 
 
 def test_cancel_stops_at_once_keeps_the_partial_file_and_a_later_run_finishes(hub, store):
-    from core.cancel import CancelToken
+    from common.cancel import CancelToken
 
     files = blob_repo(hub)
     hub.faults.throttle_s = 0.005
-    cancel = CancelToken()  # the engine's token works, as does a threading.Event
+    cancel = CancelToken()  # the same token type the engine and the runners take
     progress = DownloadProgress(min_interval_s=0)
     events = []
     progress.subscribe(events.append)
@@ -199,8 +197,7 @@ def test_cancel_stops_at_once_keeps_the_partial_file_and_a_later_run_finishes(hu
     assert verify(store, REPO).problems == ["the download is not finished: run `models download` again to complete it"]
 
     hub.faults.throttle_s = 0
-    event = threading.Event()
-    [record] = downloader(store, hub).download(REPO, cancel=event)
+    [record] = downloader(store, hub).download(REPO, cancel=CancelToken())
     assert record.complete
     assert hub.bytes_served(REPO, "model.safetensors") < 2 * len(files["model.safetensors"])
 
@@ -324,7 +321,7 @@ def test_under_the_apps_network_guard_only_the_download_gets_through(store, monk
     name while the guard sees addresses at connect time: the window must cover both."""
     import urllib.request
 
-    from core import netguard
+    from core.offline import netguard
 
     monkeypatch.setattr(netguard, "is_local", lambda host: False)
     with HubServer(lfs_host=None) as hub:

@@ -7,11 +7,12 @@ import threading
 
 import pytest
 
-from core.cancel import CancelToken
-from core.store import ConversationStore
+from common.cancel import CancelToken
 from core.engine import Engine, InputError
-from core.events import AnswerToken, ModelChosen, PlanReady, RunFinished, StageStarted, TaskFailed
-from tests.fakes import FakeExperts, ScriptedController
+from core.events import AnswerToken, ModelChosen, PlanReady, RunFinished, StageStarted
+from core.history.store import ConversationStore
+from core.turn import Turn
+from tests.fakes import FakeExperts, ScriptedController, recorded
 
 SIMILARITY_PLAN = {"tasks": [{"id": 0, "task": "sentence-similarity", "dep": [],
                               "args": {"text": "a cat", "text2": "a kitten"}}]}
@@ -28,7 +29,7 @@ def make_engine(*replies, **functions):
 def test_a_turn_runs_all_four_stages_in_order(tmp_path):
     engine, _, events = make_engine(SIMILARITY_PLAN, "They are similar (0.8).",
                                     sentence_similarity=lambda i, c: {"text": "score 0.8", "score": 0.8})
-    conversation = ConversationStore(tmp_path).create()
+    conversation = recorded(engine, ConversationStore(tmp_path)).create()
     turn = engine.ask("How similar are 'a cat' and 'a kitten'?", conversation)
     assert turn.status == "done"
     assert turn.answer == "They are similar (0.8)."
@@ -37,7 +38,7 @@ def test_a_turn_runs_all_four_stages_in_order(tmp_path):
     assert stages == ["planning", "selection", "execution", "response"]
     kinds = [type(e) for e in events]
     assert kinds.index(PlanReady) < kinds.index(ModelChosen) < kinds.index(AnswerToken) < kinds.index(RunFinished)
-    assert ConversationStore(tmp_path).open(conversation.id).turns[0]["answer"] == "They are similar (0.8)."
+    assert ConversationStore(tmp_path).open(conversation.id).turns[0].answer == "They are similar (0.8)."
 
 
 def test_text_task_without_an_expert_is_done_by_the_controller(tmp_path):
@@ -77,7 +78,7 @@ def test_invalid_plan_is_retried_with_the_error_then_fails_clearly(tmp_path):
     cyclic = {"tasks": [{"id": 0, "task": "summarization", "dep": [1], "args": {"text": "<GENERATED>-1"}},
                         {"id": 1, "task": "summarization", "dep": [0], "args": {"text": "<GENERATED>-0"}}]}
     engine, controller, events = make_engine(cyclic, cyclic)
-    conversation = ConversationStore(tmp_path).create()
+    conversation = recorded(engine, ConversationStore(tmp_path)).create()
     turn = engine.ask("summarize", conversation)
     assert turn.status == "failed"
     assert "could not make a valid plan" in turn.error
@@ -85,6 +86,7 @@ def test_invalid_plan_is_retried_with_the_error_then_fails_clearly(tmp_path):
     assert isinstance(events[-1], RunFinished) and events[-1].status == "failed"
     # The conversation is intact and usable afterwards.
     engine2, _, _ = make_engine(SIMILARITY_PLAN, "fine", sentence_similarity=lambda i, c: {"text": "1"})
+    recorded(engine2, ConversationStore(tmp_path))
     assert engine2.ask("again", conversation).status == "done"
     assert len(ConversationStore(tmp_path).open(conversation.id).turns) == 2
 
@@ -133,11 +135,11 @@ def test_cancellation_in_each_stage(tmp_path, stage):
     engine = Engine(controller, FakeExperts(sentence_similarity=task))
     events = []
     engine.bus.subscribe(events.append)
-    conversation = ConversationStore(tmp_path).create()
+    conversation = recorded(engine, ConversationStore(tmp_path)).create()
     turn = engine.ask("compare 'a' and 'b'", conversation, cancel=cancel)
     assert turn.status == "cancelled"
     assert events[-1].status == "cancelled"
-    assert ConversationStore(tmp_path).open(conversation.id).turns[0]["status"] == "cancelled"
+    assert ConversationStore(tmp_path).open(conversation.id).turns[0].status == "cancelled"
 
 
 def test_multi_turn_history_reaches_the_planner(tmp_path):
@@ -158,21 +160,22 @@ def test_multi_turn_history_reaches_the_planner(tmp_path):
 def test_store_survives_reopen_search_rename_delete_and_interrupted_turns(tmp_path):
     store = ConversationStore(tmp_path)
     engine, _, _ = make_engine(SIMILARITY_PLAN, "similar", sentence_similarity=lambda i, c: {"text": "0.8"})
+    recorded(engine, store)
     first = store.create("Cats")
     engine.ask("How similar are 'a cat' and 'a kitten'?", first)
     second = store.create("Other")
     store.rename(second.id, "Dogs and wolves")
     # A turn left "running" by a killed process.
-    store.save_turn(second.id, 0, {"request": "draw a wolf", "status": "running", "plan": []})
+    store.add_turn(second.id, Turn("draw a wolf"))
 
     reopened = ConversationStore(tmp_path)
     assert reopened.recover_interrupted() == 1
-    assert reopened.open(second.id).turns[0]["status"] == "interrupted"
+    assert reopened.open(second.id).turns[0].status == "interrupted"
     assert [c.title for c in reopened.list()] == ["Dogs and wolves", "Cats"]
     assert [c.id for c in reopened.list("kitten")] == [first.id]
     assert [c.id for c in reopened.list("wolves")] == [second.id]
     assert reopened.list("100%") == []
-    assert reopened.open(first.id).turns[0]["answer"] == "similar"
+    assert reopened.open(first.id).turns[0].answer == "similar"
     reopened.delete(first.id)
     assert reopened.open(first.id) is None and not first.folder.exists()
 
@@ -206,7 +209,6 @@ def test_gguf_chat_templates_render_in_a_sandbox():
 
 
 def test_models_of_waiting_tasks_load_while_earlier_tasks_run(tmp_path):
-    import threading
 
     prefetched = threading.Event()
     order = []

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
+from app.settings import Settings
 from app.wiring import build_app
-from core.store import ConversationStore
 from core.events import AnswerToken
-from core.settings import Settings
+from core.history.store import ConversationStore
 from tests.conftest import ROOT
 
 SIMILARITY = "How similar are 'A cat sits on the mat.' and 'A kitten rests on the rug.'?"
@@ -51,7 +51,7 @@ def test_real_controller_lists_steps_and_plans_one_task_per_step(app, real_contr
     ("identify all the objects in the picture", "object-detection"),
 ])
 def test_real_minilm_ranks_the_task_type_that_fits_a_step_first(app, step, expected):
-    from core.prompting import rank_step_types
+    from core.planning.prompting import rank_step_types
 
     (ranked,) = rank_step_types(app.engine.planner.demos.embed, [step], 3)
     assert ranked[0] == expected

@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
-from core.evaluation import harness
-from core.evaluation.metrics import Counts, edit_distance, macro_f1, micro_f1, node_counts, pooled_f1, score
-from core.evaluation.names import ToolNames
-from core.evaluation.taskbench import Graph, load_samples, load_tools, parse_sample
 from core.plan import PlanError, parse_plan
+from core.planning.evaluation import harness
+from core.planning.evaluation.metrics import Counts, edit_distance, macro_f1, micro_f1, node_counts, pooled_f1, score
+from core.planning.evaluation.names import ToolNames
+from core.planning.evaluation.taskbench import Graph, load_samples, load_tools, parse_sample
 from core.tasks import get_task_type
 from tests.conftest import ROOT
 

@@ -1,7 +1,7 @@
 import threading
 import time
 
-from core.cancel import CancelToken
+from common.cancel import CancelToken
 from core.events import EventBus, TaskDone, TaskFailed, TaskStarted
 from core.executor import Executor
 from core.plan import parse_plan, validate

@@ -9,9 +9,9 @@ import subprocess
 import sys
 import time
 
+from app.settings import Settings
 from app.wiring import build_app
-from core.settings import Settings
-from core.store import ConversationStore
+from core.history.store import ConversationStore
 from models.store import LocalStore
 from tests.conftest import ROOT
 
@@ -49,11 +49,45 @@ def test_sigkill_mid_run_loses_only_the_running_turn(tmp_path):
     store = ConversationStore(tmp_path / "data")
     assert store.recover_interrupted() == 1
     turns = store.open("c1").turns
-    assert turns[0]["status"] == "done" and turns[0]["results"][0]["outputs"]["score"] > 0.5
-    assert turns[1]["status"] == "interrupted"
+    assert turns[0].status == "done" and turns[0].results[0].outputs["score"] > 0.5
+    assert turns[1].status == "interrupted"
     again = cli(tmp_path, "ask", "compare", "--plan", str(tmp_path / "first.json"), "--conversation", "c1")
     assert again.wait(timeout=300) == 0
-    assert [t["status"] for t in ConversationStore(tmp_path / "data").open("c1").turns] == ["done", "interrupted", "done"]
+    assert [t.status for t in ConversationStore(tmp_path / "data").open("c1").turns] == ["done", "interrupted", "done"]
+
+
+def test_sigkill_mid_execution_keeps_the_turn_with_every_finished_task(tmp_path):
+    """The store records the turn from the event stream: killed while its second task runs, the
+    turn is on disk with its plan, its models and the first task's result."""
+    plan = tmp_path / "two.json"
+    plan.write_text(json.dumps(SIMILARITY_PLAN + [
+        {"id": 1, "task": "text-generation", "dep": [0],
+         "args": {"text": "Write a very long story about the sea and its ships."}}]))
+    victim = cli(tmp_path, "ask", "compare, then tell a story", "--plan", str(plan), "--conversation", "c2")
+    database = tmp_path / "data" / "conversations" / "conversations.sqlite3"
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until the first task's result is on disk, the turn still running
+        try:
+            rows = sqlite3.connect(database).execute("SELECT status, record FROM turns WHERE conversation_id='c2'").fetchall()
+        except sqlite3.OperationalError:  # not created yet
+            rows = []
+        if rows and rows[0][0] == "running" and json.loads(rows[0][1])["results"]:
+            break
+        time.sleep(0.05)
+    else:
+        victim.kill()
+        raise AssertionError("the first task never finished: " + victim.stderr.read()[-2000:])
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+
+    store = ConversationStore(tmp_path / "data")
+    assert store.recover_interrupted() == 1
+    [turn] = store.open("c2").turns
+    assert turn.status == "interrupted"
+    assert [t["task"] for t in turn.plan] == ["sentence-similarity", "text-generation"]
+    assert [s.model for s in turn.selections][0] == MINILM
+    [finished] = turn.results
+    assert finished.task_id == 0 and finished.status == "done" and finished.outputs["score"] > 0.5
 
 
 def _engine(tmp_path, **settings):
@@ -86,7 +120,7 @@ def test_corrupted_weights_fail_that_task_only(tmp_path):
     assert turn.results[0].status == "failed"
     assert "could not be loaded" in turn.results[0].error and "local/broken-minilm" in turn.results[0].error
     assert turn.results[1].status == "done"
-    assert app.conversations().open(conversation.id).turns[0]["results"][1]["status"] == "done"
+    assert app.conversations().open(conversation.id).turns[0].results[1].status == "done"
 
 
 def test_memory_budget_too_small_fails_with_a_clear_message(tmp_path):

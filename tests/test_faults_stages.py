@@ -13,11 +13,11 @@ import json
 
 import pytest
 
-from core.cancel import CancelToken
-from core.controller import ChatResult, ControllerError
+from common.cancel import CancelToken
 from core.engine import Engine
-from core.store import ConversationStore
-from tests.fakes import FakeExperts
+from core.history.store import ConversationStore
+from core.llm.controller import ChatResult, ControllerError
+from tests.fakes import FakeExperts, recorded
 
 PLAN = {"tasks": [
     {"id": 0, "task": "sentence-similarity", "dep": [], "args": {"text": "a cat", "text2": "a kitten"}},
@@ -49,7 +49,7 @@ def setup(tmp_path):
     behaviour = {"similarity": lambda inputs, cancel: {"text": "score 0.9", "score": 0.9}}
     experts = FakeExperts(sentence_similarity=lambda inputs, cancel: behaviour["similarity"](inputs, cancel))
     engine = Engine(controller, experts)
-    store = ConversationStore(tmp_path)
+    store = recorded(engine, ConversationStore(tmp_path))
     conversation = store.create("Faults")
     first = engine.ask("compare 'a cat' and 'a kitten'", conversation)
     assert first.status == "done"
@@ -62,8 +62,8 @@ def then_all_is_well(engine, controller, behaviour, conversation, tmp_path, faul
     after = engine.ask("compare them again", conversation)
     assert after.status == "done" and after.answer == "answer"
     saved = ConversationStore(tmp_path).open(conversation.id).turns
-    assert [t["status"] for t in saved] == ["done", fault_status, "done"]
-    assert saved[0]["answer"] == "answer" and saved[0]["results"][0]["outputs"]["score"] == 0.9
+    assert [t.status for t in saved] == ["done", fault_status, "done"]
+    assert saved[0].answer == "answer" and saved[0].results[0].outputs["score"] == 0.9
     return saved
 
 
@@ -84,7 +84,7 @@ def test_cancelling_in_each_stage_keeps_earlier_turns_and_the_next_request_works
     if stage == "response":
         assert [r.status for r in turn.results] == ["done", "done"]
     saved = then_all_is_well(engine, controller, behaviour, conversation, tmp_path, "cancelled")
-    assert saved[1]["error"] == "stopped by the user"
+    assert saved[1].error == "stopped by the user"
 
 
 def test_a_task_that_raises_fails_alone_its_dependents_are_skipped_and_the_next_request_works(tmp_path):
@@ -99,7 +99,7 @@ def test_a_task_that_raises_fails_alone_its_dependents_are_skipped_and_the_next_
     assert turn.results[0].status == "failed" and "device-side assert" in turn.results[0].error
     assert turn.results[1].status == "skipped"
     saved = then_all_is_well(engine, controller, behaviour, conversation, tmp_path, "done")
-    assert saved[1]["results"][0]["status"] == "failed"
+    assert saved[1].results[0].status == "failed"
 
 
 @pytest.mark.parametrize("stage, error", [
@@ -119,4 +119,4 @@ def test_a_controller_that_fails_fails_the_turn_with_its_reason_and_the_next_req
     if stage == "response":
         assert [r.status for r in turn.results] == ["done", "done"]
     saved = then_all_is_well(engine, controller, behaviour, conversation, tmp_path, "failed")
-    assert str(error) in saved[1]["error"]
+    assert str(error) in saved[1].error

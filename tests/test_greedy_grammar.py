@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from core.planner import Planner, plan_schema
+from core.planning.planner import Planner, plan_schema
 
 REQUESTS = [
     ("How similar are 'A cat sits on the mat.' and 'A kitten rests on the rug.'?", []),
@@ -17,7 +17,7 @@ REQUESTS = [
 def llamas(controller_path):
     from llama_cpp import Llama
 
-    from core.greedy_grammar import GreedyGrammarLlama
+    from core.llm.greedy_grammar import GreedyGrammarLlama
 
     options = dict(model_path=str(controller_path), n_ctx=2048, n_threads=2, verbose=False, seed=0)
     return Llama(**options), GreedyGrammarLlama(**options)
@@ -37,7 +37,7 @@ def test_same_plan_as_the_full_vocabulary_check(llamas, request_text, files):
 
 
 def test_free_text_keeps_the_library_sampler(llamas):
-    from core.greedy_grammar import GreedyGrammarSampler
+    from core.llm.greedy_grammar import GreedyGrammarSampler
 
     llama = llamas[1]
     assert not isinstance(llama._init_sampler(temp=0.0, repeat_penalty=1.15, grammar=None), GreedyGrammarSampler)

@@ -7,15 +7,15 @@ import socket
 from pathlib import Path
 
 import pytest
+from hub_server import HubServer, tiny_bert_files
 
 from app.cli import main as cli
 from core.tasks import TASK_TYPES, get_task_type
-from hub_server import HubServer, tiny_bert_files
 from models.catalogue import load_catalogue
 from models.downloads import Downloader
+from models.errors import ModelManagerError
 from models.formats import task_from_config
 from models.maintenance import remove, verify
-from models.errors import ModelManagerError
 from models.store import LocalStore
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -256,9 +256,10 @@ def no_connections(monkeypatch):
 
 def test_listing_loading_and_running_installed_models_opens_no_connection(store, tiny_bert, no_connections,
                                                                           tmp_path, capsys):
-    from core.cancel import CancelToken
-    from models.runtime import ExpertRuntime
     from transformers import AutoModelForSequenceClassification
+
+    from common.cancel import CancelToken
+    from models.runtime import ExpertRuntime
 
     assert {MINILM, SMOLLM, "acme/tiny-bert"} <= {r.id for r in store.list()}
     assert cli(["models", "list", "--json"]) == 0 and "acme/tiny-bert" in capsys.readouterr().out

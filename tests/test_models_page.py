@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from core.settings import Settings
+from app.settings import Settings
 from desktop.models_page import ModelsPage
 from models.store import LocalStore
 

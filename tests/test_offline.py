@@ -9,10 +9,10 @@ import socket
 
 import pytest
 
+from app.settings import Settings
 from app.wiring import build_app
-from core import netguard
-from core.settings import Settings
-from core.store import ConversationStore
+from core.history.store import ConversationStore
+from core.offline import netguard
 from models.store import LocalStore
 
 LEAKS = []

@@ -11,13 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from app.settings import Settings
 from app.wiring import build_app
-from core.cancel import CancelToken
-from core.controller import ControllerError
+from common.cancel import CancelToken
 from core.events import AnswerToken
-from core.openai_controller import OpenAIController
-from core.settings import Settings
-from core.store import ConversationStore
+from core.history.store import ConversationStore
+from core.llm.controller import ControllerError
+from core.llm.openai_controller import OpenAIController
 
 SIMILARITY = "How similar are 'A cat sits on the mat.' and 'A kitten rests on the rug.'?"
 PLAN = [{"id": 0, "task": "sentence-similarity", "dep": [], "args": {"text": "a cat", "text2": "a kitten"}}]
@@ -173,7 +173,7 @@ def test_unreachable_and_nonsense_servers_are_explained(fake_server, tmp_path):
 
 
 def test_only_the_configured_host_is_opened_in_the_guard():
-    from core import netguard
+    from core.offline import netguard
 
     controller = OpenAIController("http://gpu-box.internal:8080/v1", model="m")
     assert netguard._permitted("gpu-box.internal") and not netguard._permitted("other.internal")

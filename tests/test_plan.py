@@ -1,7 +1,7 @@
 import pytest
 
 from core.plan import PlanError, parse_plan, validate
-from core.repair import repair
+from core.planning.repair import repair
 from core.tasks import get_task_type, task_names
 
 
@@ -142,8 +142,8 @@ def test_repair_keeps_literals_that_differ_from_every_quote():
 
 import json  # noqa: E402
 
-from core.planner import Planner, plan_schema  # noqa: E402
-from core.prompting import DemoPicker, demo_pool, demo_types, pick_demos, intent  # noqa: E402
+from core.planning.planner import Planner, plan_schema  # noqa: E402
+from core.planning.prompting import DemoPicker, demo_pool, demo_types, intent, pick_demos  # noqa: E402
 from core.tasks import TASK_TYPES  # noqa: E402
 from tests.fakes import ScriptedController  # noqa: E402
 
@@ -301,7 +301,7 @@ def test_file_names_and_quoted_topics_do_not_decide_which_demos_are_near():
 
 
 def test_demo_pool_is_valid_covers_every_type_and_names_only_files_of_its_request():
-    from core.planner import mentioned_files
+    from core.planning.planner import mentioned_files
 
     covered = set()
     for demo in demo_pool():
@@ -326,8 +326,8 @@ def test_repair_snaps_a_clipped_quote_to_the_users_words():
 
 # -- listed steps: the controller lists the request's steps, then plans one task per step -----------
 
-from core.step_filter import grounded_steps, narrated  # noqa: E402
-from core.prompting import rank_step_types  # noqa: E402
+from core.planning.prompting import rank_step_types  # noqa: E402
+from core.planning.step_filter import grounded_steps, narrated  # noqa: E402
 
 
 def test_grounded_steps_keep_the_requests_own_steps_only():
@@ -376,13 +376,13 @@ def test_grounded_steps_leave_out_what_the_user_only_retells():
     ("identify the objects", False),
 ])
 def test_asks_question_reads_steps_that_ask_for_an_answer(step, asks):
-    from core.prompting import asks_question
+    from core.planning.prompting import asks_question
 
     assert asks_question(step) is asks
 
 
 def test_question_taking_task_types_are_the_three_question_answering_types():
-    from core.prompting import takes_question
+    from core.planning.prompting import takes_question
     from core.tasks import TASK_TYPES
 
     assert {t.name for t in TASK_TYPES if takes_question(t)} == {
@@ -390,7 +390,7 @@ def test_question_taking_task_types_are_the_three_question_answering_types():
 
 
 def test_step_wordings_name_known_task_types_with_several_wordings_each():
-    from core.prompting import step_wordings
+    from core.planning.prompting import step_wordings
     from core.tasks import get_task_type
 
     wordings = step_wordings()
@@ -412,7 +412,7 @@ def test_step_wordings_name_known_task_types_with_several_wordings_each():
     ("summarize the article", None),
 ])
 def test_stated_product_reads_what_a_step_says_it_makes(step, product):
-    from core.prompting import stated_product
+    from core.planning.prompting import stated_product
 
     assert stated_product(step) == product
 
@@ -491,8 +491,8 @@ def test_planner_plans_without_steps_when_the_controller_lists_none():
 
 def test_step_mode_lists_steps_for_controllers_of_half_a_billion_parameters_and_up(tmp_path, caplog):
     from app.wiring import LISTED_STEPS_MIN_BYTES, step_mode
-    from core.controller import LlamaController, LlamaSettings
-    from core.openai_controller import OpenAIController
+    from core.llm.controller import LlamaController, LlamaSettings
+    from core.llm.openai_controller import OpenAIController
 
     small, large = tmp_path / "small.gguf", tmp_path / "large.gguf"
     small.write_bytes(b"GGUF" + bytes(1000))

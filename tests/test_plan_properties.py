@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.cancel import CancelToken
+from common.cancel import CancelToken
 from core.events import EventBus
 from core.executor import Executor
 from core.plan import PlanError, TaskGraph, parse_plan, validate
-from core.repair import repair
+from core.planning.repair import repair
 from core.tasks import TASK_TYPES
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

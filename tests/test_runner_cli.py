@@ -16,13 +16,12 @@ from PIL import Image
 
 from app.cli import main as cli
 from core.engine import Engine
-from core.store import ConversationStore
+from core.history.store import ConversationStore
 from models.runtime import ExpertRuntime
 from models.store import LocalStore
 from tests.conftest import ROOT
 from tests.fakes import ScriptedController
 from tests.tiny_models import one_torch_thread, sample_image, tiny  # noqa: F401 (fixtures)
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

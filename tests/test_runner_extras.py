@@ -18,9 +18,9 @@ from PIL import Image, ImageDraw
 
 import models.runners
 from app.cli import main as cli
-from core.cancel import CancelToken, Cancelled
+from common.cancel import Cancelled, CancelToken
 from core.engine import Engine
-from core.store import ConversationStore
+from core.history.store import ConversationStore
 from core.tasks import UNAVAILABLE, task_names
 from models.devices import Placement
 from models.runners.audio_convert import VoiceConversionRunner

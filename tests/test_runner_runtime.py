@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from core.cancel import CancelToken, Cancelled
+from common.cancel import Cancelled, CancelToken
 from models.devices import OFFLOAD, SINGLE, SPLIT, GpuInfo, Placement, decide
 from models.formats import FormatError
 from models.media import load_audio, resample, write_wav
@@ -331,9 +331,10 @@ def test_wav_writing_scales_down_instead_of_clipping(tmp_path):
 
 
 def test_pickle_weights_run_only_for_models_the_settings_allow(tiny, data):
-    from app.wiring import build_runtime
-    from core.settings import Settings
     from transformers import AutoModelForSequenceClassification
+
+    from app.settings import Settings
+    from app.wiring import build_runtime
 
     (model,) = classifiers(tiny, data, "pickled")
     folder = data / "models" / "tiny--pickled"

@@ -17,12 +17,11 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from core.cancel import CancelToken
+from common.cancel import CancelToken
 from models.runners import supported_tasks
 from models.runtime import ExpertError, ExpertRuntime
 from models.store import LocalStore
-from tests.tiny_models import (blip_vqa, one_torch_thread, sample_audio, sample_image, siglip,  # noqa: F401 (fixtures)
-                               speech_ctc, tiny)
+from tests.tiny_models import blip_vqa, one_torch_thread, sample_audio, sample_image, siglip, speech_ctc, tiny  # noqa: F401 (fixtures)
 
 IMAGE, AUDIO = "<image>", "<audio>"
 IMAGE_SIZE = (48, 40)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from core.cancel import CancelToken
+from common.cancel import CancelToken
 from models.runtime import ExpertError, ExpertRuntime
 from models.store import LocalStore
 

@@ -13,10 +13,10 @@ import time
 
 import psutil
 
-from core.controller import ChatResult
 from core.engine import Engine
-from core.store import ConversationStore
-from tests.fakes import FakeExperts
+from core.history.store import ConversationStore
+from core.llm.controller import ChatResult
+from tests.fakes import FakeExperts, recorded
 
 TURNS = 50
 MAX_GROWTH_MB = 50
@@ -74,7 +74,7 @@ def test_fifty_turns_in_one_conversation_keep_memory_flat_and_are_all_saved(tmp_
     engine = Engine(FixedPlanController(), experts)
     events = []
     engine.bus.subscribe(events.append)
-    store = ConversationStore(tmp_path)
+    store = recorded(engine, ConversationStore(tmp_path))
     conversation = store.create("Soak")
 
     rss_at_10 = 0.0
@@ -94,10 +94,10 @@ def test_fifty_turns_in_one_conversation_keep_memory_flat_and_are_all_saved(tmp_
 
     reloaded = ConversationStore(tmp_path).open(conversation.id)
     assert len(reloaded.turns) == TURNS
-    assert all(t["status"] == "done" for t in reloaded.turns)
-    assert [t["request"] for t in reloaded.turns] == [
+    assert all(t.status == "done" for t in reloaded.turns)
+    assert [t.request for t in reloaded.turns] == [
         f"draw a boat, take {n}, and tell me what you see" for n in range(1, TURNS + 1)]
-    assert reloaded.turns[-1]["answer"] == f"Here is the boat ({TURNS})."
+    assert reloaded.turns[-1].answer == f"Here is the boat ({TURNS})."
     # Artifacts of every turn stay in the conversation's folder and are known to the next turn.
     assert len(reloaded.known_files()) >= 1
-    assert all(t["results"][0]["outputs"]["image"].startswith(str(conversation.folder)) for t in reloaded.turns)
+    assert all(t.results[0].outputs["image"].startswith(str(conversation.folder)) for t in reloaded.turns)

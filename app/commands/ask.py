@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 from app.cli import EXIT_FAILED, EXIT_OK, UsageError
-from core.events import (AnswerToken, Event, ModelChosen, PlanReady, StageStarted, TaskDone,
-                         TaskFailed, TaskStarted)
+from core.events import AnswerToken, Event, ModelChosen, PlanReady, StageStarted, TaskDone, TaskFailed, TaskStarted
 
 
 def add_parser(commands) -> None:
@@ -56,9 +55,9 @@ def load_plan(path: str) -> list[dict]:
 
 
 def cmd_ask(args) -> int:
+    from app.settings import Settings
     from app.wiring import build_app
     from core.engine import InputError
-    from core.settings import Settings
 
     if not args.request.strip():
         raise UsageError("the request is empty: say what you would like done")

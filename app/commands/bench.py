@@ -16,8 +16,8 @@ def add_parser(commands) -> None:
 
 def cmd_bench(args) -> int:
     from app.bench import format_table, run_bench
+    from app.settings import Settings
     from app.wiring import controller_path, planner_for
-    from core.settings import Settings
 
     settings = Settings.load()
     if args.controller:

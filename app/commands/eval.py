@@ -38,12 +38,12 @@ def add_parser(commands) -> None:
 
 
 def cmd_eval_plan(args) -> int:
+    from app.settings import Settings
     from app.wiring import controller_path, planner_for
-    from core.controller import LlamaController, LlamaSettings
-    from core.evaluation import harness
-    from core.evaluation.names import ToolNames
-    from core.evaluation.taskbench import load_samples, load_tools
-    from core.settings import Settings
+    from core.llm.controller import LlamaController, LlamaSettings
+    from core.planning.evaluation import harness
+    from core.planning.evaluation.names import ToolNames
+    from core.planning.evaluation.taskbench import load_samples, load_tools
 
     data = Path(args.data)
     tools_path = Path(args.tools) if args.tools else data.with_name("tool_desc.json")
@@ -99,7 +99,7 @@ class _PredictionWriter:
               f"{'valid' if prediction.valid else 'INVALID'} {' -> '.join(prediction.graph.nodes)}",
               file=sys.stderr, flush=True)
         if self.handle is not None:
-            from core.evaluation.metrics import score
+            from core.planning.evaluation.metrics import score
 
             record = prediction.to_dict()
             record["scores"] = score([(prediction.sample.gold, prediction.graph)], self.tools)

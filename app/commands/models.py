@@ -58,7 +58,7 @@ def _usage(parser) -> int:
 
 
 def _store():
-    from core.settings import Settings
+    from app.settings import Settings
     from models.store import LocalStore
 
     return LocalStore(Settings.load().data_path)
@@ -187,7 +187,7 @@ class TerminalProgress:
 
 
 def cmd_download(args) -> int:
-    from core import netguard
+    from core.offline import netguard
     from models.downloads import Downloader
     from models.errors import ModelManagerError
     from models.hubclient import saved_token

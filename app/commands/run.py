@@ -59,9 +59,9 @@ def cmd_run(args) -> int:
 
     from datetime import datetime
 
+    from app.settings import Settings
     from app.wiring import build_runtime
-    from core.cancel import CancelToken
-    from core.settings import Settings
+    from common.cancel import CancelToken
     from models.runners import model_tasks_for, runner_for
     from models.runtime import ExpertError
 

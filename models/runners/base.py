@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
+from common.cancel import CancelToken
 from models.devices import Placement
 
 
@@ -63,7 +64,7 @@ class Runner:
     def load(self) -> None:
         raise NotImplementedError
 
-    def run(self, task: str, inputs: dict[str, str], workdir: Path, cancel) -> dict[str, Any]:
+    def run(self, task: str, inputs: dict[str, str], workdir: Path, cancel: CancelToken) -> dict[str, Any]:
         raise NotImplementedError
 
     def unload(self) -> None:
@@ -116,7 +117,7 @@ class Runner:
             moved[key] = value
         return moved
 
-    def generate(self, batch: dict, cancel, limit: int, **kwargs):
+    def generate(self, batch: dict, cancel: CancelToken, limit: int, **kwargs):
         """`model.generate` on the model's device, at most `limit` new tokens (fewer if the
         model's own generation config says so), stopping at the next token once cancelled."""
         import torch
@@ -128,7 +129,7 @@ class Runner:
                                        stopping_criteria=self.stop_on_cancel(cancel), **kwargs)
 
     @staticmethod
-    def stop_on_cancel(cancel):
+    def stop_on_cancel(cancel: CancelToken):
         """A stopping criterion that ends generation once the run is cancelled."""
         from transformers import StoppingCriteria, StoppingCriteriaList
 

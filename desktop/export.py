@@ -1,7 +1,8 @@
 """Conversation export to Markdown or HTML, with its images and audio copied beside the file.
 
 Also renders one turn's details (plan, models with reasons, each task's inputs, outputs, device
-and time) as HTML for the window's expandable turn view.
+and time) as HTML for the window's expandable turn view. The window owns this rendering; core only
+keeps the record (`core.turn.Turn`).
 """
 
 from __future__ import annotations
@@ -11,52 +12,41 @@ import json
 import shutil
 from pathlib import Path
 
-from core.conversation import Conversation
+from core.history.conversation import Conversation
 from core.plan import modality_of_path
-
-MEDIA_KEYS = ("image", "audio", "video")
-
-
-def turn_media(record: dict) -> list[tuple[str, str]]:
-    """(kind, absolute path) of every file a turn produced, in task order, that still exists."""
-    media = []
-    for result in record.get("results", []):
-        for key in MEDIA_KEYS:
-            value = result.get("outputs", {}).get(key)
-            if isinstance(value, str) and Path(value).is_file():
-                media.append((key, value))
-    return media
+from core.turn import Turn
 
 
 def _value(value) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def details_html(record: dict) -> str:
+def details_html(turn: Turn) -> str:
     esc = html.escape
-    selections = {s["id"]: s for s in record.get("selections", [])}
-    results = {r["id"]: r for r in record.get("results", [])}
+    selections = {s.task_id: s for s in turn.selections}
+    results = {r.task_id: r for r in turn.results}
     rows = []
-    for task in record.get("plan", []):
-        selection = selections.get(task["id"], {})
-        result = results.get(task["id"], {})
-        inputs = result.get("inputs") or task.get("args", {})
-        outputs = {k: v for k, v in result.get("outputs", {}).items() if k not in ("device", "dtype")}
-        device = result.get("outputs", {}).get("device", "")
-        dtype = result.get("outputs", {}).get("dtype", "")
-        status = result.get("status", "")
-        if result.get("error"):
-            status += f": {result['error']}"
+    for task in turn.plan:
+        selection = selections.get(task["id"])
+        result = results.get(task["id"])
+        inputs = (result.inputs if result else {}) or task.get("args", {})
+        all_outputs = result.outputs if result else {}
+        outputs = {k: v for k, v in all_outputs.items() if k not in ("device", "dtype")}
+        status = result.status if result else ""
+        if result and result.error:
+            status += f": {result.error}"
         rows.append(
             "<tr>"
             f"<td>{task['id']}</td><td><b>{esc(task['task'])}</b><br>after {esc(str(task['dep']) if task['dep'] else '-')}</td>"
-            f"<td>{esc(selection.get('model', ''))}<br><i>{esc(selection.get('reason', ''))}</i></td>"
+            f"<td>{esc(selection.model if selection else '')}<br>"
+            f"<i>{esc(selection.reason if selection else '')}</i></td>"
             f"<td>{'<br>'.join(f'{esc(k)}: {esc(_value(v))[:300]}' for k, v in inputs.items())}</td>"
             f"<td>{'<br>'.join(f'{esc(k)}: {esc(_value(v))[:300]}' for k, v in outputs.items())}</td>"
-            f"<td>{esc(device)} {esc(dtype)}<br>{result.get('seconds', 0):.2f} s</td>"
+            f"<td>{esc(str(all_outputs.get('device', '')))} {esc(str(all_outputs.get('dtype', '')))}<br>"
+            f"{result.seconds if result else 0:.2f} s</td>"
             f"<td>{esc(status)}</td></tr>")
-    timings = ", ".join(f"{k} {v:.2f} s" for k, v in record.get("timings", {}).items())
-    repairs = "".join(f"<li>{esc(r)}</li>" for r in record.get("repairs", []))
+    timings = ", ".join(f"{k} {v:.2f} s" for k, v in turn.timings.items())
+    repairs = "".join(f"<li>{esc(r)}</li>" for r in turn.repairs)
     return (
         "<table border='1' cellspacing='0' cellpadding='4'>"
         "<tr><th>#</th><th>task</th><th>model and reason</th><th>inputs</th><th>outputs</th>"
@@ -80,25 +70,25 @@ def export_conversation(conversation: Conversation, target: Path) -> Path:
             copied[path] = f"{files_dir.name}/{name}"
         return copied[path]
 
-    records = conversation.records()
-    text = _html(conversation.title, records, link) if fmt == "html" else _markdown(conversation.title, records, link)
+    turns = conversation.turns
+    text = _html(conversation.title, turns, link) if fmt == "html" else _markdown(conversation.title, turns, link)
     target.write_text(text, encoding="utf-8")
     return target
 
 
-def _attachments(record: dict) -> list[str]:
-    return [p for p in record.get("attachments", []) if Path(p).is_file()]
+def _attachments(turn: Turn) -> list[str]:
+    return [p for p in turn.attachments if Path(p).is_file()]
 
 
-def _markdown(title: str, records: list[dict], link) -> str:
+def _markdown(title: str, turns: list[Turn], link) -> str:
     lines = [f"# {title}", ""]
-    for record in records:
-        lines += [f"**You:** {record['request']}", ""]
-        for path in _attachments(record):
+    for turn in turns:
+        lines += [f"**You:** {turn.request}", ""]
+        for path in _attachments(turn):
             lines += [_md_media(path, link), ""]
-        answer = record.get("answer") or f"_({record.get('status')}: {record.get('error', '')})_"
+        answer = turn.answer or f"_({turn.status}: {turn.error})_"
         lines += [f"**Assistant:** {answer}", ""]
-        for kind, path in turn_media(record):
+        for kind, path in turn.media():
             lines += [_md_media(path, link), ""]
     return "\n".join(lines)
 
@@ -108,17 +98,17 @@ def _md_media(path: str, link) -> str:
     return f"![{Path(path).name}]({target})" if modality_of_path(path) == "image" else f"[{Path(path).name}]({target})"
 
 
-def _html(title: str, records: list[dict], link) -> str:
+def _html(title: str, turns: list[Turn], link) -> str:
     esc = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title></head><body>",
              f"<h1>{esc(title)}</h1>"]
-    for record in records:
-        parts.append(f"<p><b>You:</b> {esc(record['request'])}</p>")
-        parts += [_html_media(path, link) for path in _attachments(record)]
-        answer = record.get("answer") or f"({record.get('status')}: {record.get('error', '')})"
+    for turn in turns:
+        parts.append(f"<p><b>You:</b> {esc(turn.request)}</p>")
+        parts += [_html_media(path, link) for path in _attachments(turn)]
+        answer = turn.answer or f"({turn.status}: {turn.error})"
         parts.append(f"<p><b>Assistant:</b> {esc(answer)}</p>")
-        parts += [_html_media(path, link) for _, path in turn_media(record)]
-        parts.append(f"<details><summary>Plan and models</summary>{details_html(record)}</details><hr>")
+        parts += [_html_media(path, link) for _, path in turn.media()]
+        parts.append(f"<details><summary>Plan and models</summary>{details_html(turn)}</details><hr>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

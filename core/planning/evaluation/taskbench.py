@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.evaluation.names import ToolNames, tidy
+from core.planning.evaluation.names import ToolNames, tidy
 
 NODE_REF = re.compile(r"<node-(\d+)>")
 OUTPUT_OF = re.compile(r"<output_of_([^>]+)>")  # another spelling of a reference: by tool name

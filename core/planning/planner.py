@@ -16,13 +16,14 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from core.cancel import CancelToken
-from core.controller import Controller, ControllerError
+from common.cancel import CancelToken
+from core.llm.controller import Controller, ControllerError
 from core.plan import FILE_NAME, PlanError, TaskGraph, modality_of_path, parse_plan, validate
-from core.prompting import DemoPicker, Embed, rank_step_types, template
-from core.repair import repair
-from core.step_filter import grounded_steps
+from core.planning.prompting import DemoPicker, Embed, rank_step_types
+from core.planning.repair import repair
+from core.planning.step_filter import grounded_steps
 from core.tasks import PLANNABLE_TASK_TYPES, TASK_TYPES, TEXT, TaskType, get_task_type
+from core.templates import template
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from core.evaluation.taskbench import Graph
+from core.planning.evaluation.taskbench import Graph
 
 
 @dataclass

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Protocol
 
-from core.cancel import CancelToken, Cancelled
+from common.cancel import Cancelled, CancelToken
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class LlamaController:
 
     def _new_context(self):
         try:
-            from core.greedy_grammar import GreedyGrammarLlama
+            from core.llm.greedy_grammar import GreedyGrammarLlama
         except ImportError as error:  # pragma: no cover - set-up installs it
             raise ControllerError("llama-cpp-python is not installed; run the set-up script") from error
         try:

@@ -1,8 +1,11 @@
 """Conversations in SQLite: a schema version with migrations, one transaction per write.
 
 The database holds the record of every turn; each conversation also has a folder for its
-attachments and generated files. WAL mode and a transaction per turn mean a killed process loses
-at most the turn that was running, which `recover_interrupted` marks on the next start.
+attachments and generated files. Turns are written as their events arrive
+(`core.history.recorder`), each write one transaction in WAL mode, so a killed process leaves its
+running turn saved up to its last event; `recover_interrupted` marks it on the next start. A new
+turn takes its index inside the transaction that inserts it, so two processes writing to one
+conversation (the window and a command line) add turns beside each other instead of over them.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from core.history.conversation import Conversation
+from core.turn import Turn
 
 SCHEMA_VERSION = 1
 
@@ -92,28 +98,24 @@ class ConversationStore:
 
     # -- conversations -------------------------------------------------------------------------
 
-    def create(self, title: str = "New conversation", conversation_id: str | None = None) -> "Conversation":
-        from core.conversation import Conversation
-
+    def create(self, title: str = "New conversation", conversation_id: str | None = None) -> Conversation:
         conversation_id = conversation_id or uuid.uuid4().hex[:12]
         now = time.time()
         with self.transaction() as db:
             db.execute("INSERT INTO conversations VALUES (?, ?, ?, ?)", (conversation_id, title, now, now))
-        return Conversation(self.root / conversation_id, conversation_id, title=title, store=self)
+        return Conversation(self.root / conversation_id, conversation_id, title=title)
 
-    def open(self, conversation_id: str) -> "Conversation | None":
-        from core.conversation import Conversation
-
+    def open(self, conversation_id: str) -> Conversation | None:
         with self._lock:
             row = self._db.execute("SELECT title FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
             if row is None:
                 return None
             records = self._db.execute("SELECT record FROM turns WHERE conversation_id = ? ORDER BY idx",
                                        (conversation_id,)).fetchall()
-        return Conversation(self.root / conversation_id, conversation_id, title=row[0], store=self,
-                            turns=[json.loads(r[0]) for r in records])
+        return Conversation(self.root / conversation_id, conversation_id, title=row[0],
+                            turns=[Turn.from_dict(json.loads(r[0])) for r in records])
 
-    def open_or_create(self, conversation_id: str) -> "Conversation":
+    def open_or_create(self, conversation_id: str) -> Conversation:
         return self.open(conversation_id) or self.create(conversation_id=conversation_id)
 
     def list(self, search: str = "") -> list[ConversationInfo]:
@@ -140,14 +142,24 @@ class ConversationStore:
             db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
         shutil.rmtree(self.root / conversation_id, ignore_errors=True)
 
-    def save_turn(self, conversation_id: str, index: int, record: dict) -> None:
+    def add_turn(self, conversation_id: str, turn: Turn) -> int:
+        """Append `turn` to the conversation (created if it is not stored yet); returns its index."""
         now = time.time()
-        if record["status"] == "running":
-            record = {**record, "owner_pid": os.getpid()}
         with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO turns VALUES (?, ?, ?, ?, ?, ?)",
-                       (conversation_id, index, record["request"], record["status"],
-                        json.dumps(record, ensure_ascii=False), now))
+            db.execute("INSERT OR IGNORE INTO conversations VALUES (?, ?, ?, ?)",
+                       (conversation_id, turn.request[:60] or "New conversation", now, now))
+            index = db.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM turns WHERE conversation_id = ?",
+                               (conversation_id,)).fetchone()[0]
+            db.execute("INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?)",
+                       (conversation_id, index, turn.request, turn.status, _record(turn), now))
+            db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
+        return index
+
+    def update_turn(self, conversation_id: str, index: int, turn: Turn) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.execute("UPDATE turns SET status = ?, record = ? WHERE conversation_id = ? AND idx = ?",
+                       (turn.status, _record(turn), conversation_id, index))
             db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
 
     def recover_interrupted(self) -> int:
@@ -164,6 +176,13 @@ class ConversationStore:
                 db.execute("UPDATE turns SET status = 'interrupted', record = ? WHERE conversation_id = ? AND idx = ?",
                            (json.dumps(data, ensure_ascii=False), conversation_id, idx))
         return interrupted
+
+
+def _record(turn: Turn) -> str:
+    record = turn.to_dict()
+    if turn.status == "running":  # whose it is, so another process's start does not mark it interrupted
+        record["owner_pid"] = os.getpid()
+    return json.dumps(record, ensure_ascii=False)
 
 
 def _alive(pid) -> bool:

@@ -1,4 +1,5 @@
-"""Prompt templates and the demo pool, kept as data files beside this module.
+"""The planner's demo pool and step wordings (data files in `core/prompts/`), and the ranking of
+demos and task types for a request by meaning.
 
 Demos are chosen per request: by sentence-embedding similarity when the planner is given an
 embedding function (core does not know where embeddings come from; the app injects one), by word
@@ -13,25 +14,17 @@ import re
 import threading
 import weakref
 from functools import lru_cache
-from pathlib import Path
-from string import Template
 from typing import Callable, Sequence
 
 from core.plan import FILE_NAME, modality_of_path
+from core.planning.repair import QUOTED
 from core.tasks import TASK_TYPES, TaskType, get_task_type
-from core.repair import QUOTED
+from core.templates import PROMPTS
 
 log = logging.getLogger(__name__)
 
-PROMPTS = Path(__file__).with_name("prompts")
-
 # texts -> one vector per text; vectors normalised, so a dot product is the cosine similarity.
 Embed = Callable[[list[str]], Sequence[Sequence[float]]]
-
-
-@lru_cache(maxsize=None)
-def template(name: str) -> Template:
-    return Template((PROMPTS / f"{name}.txt").read_text(encoding="utf-8").strip())
 
 
 @lru_cache(maxsize=None)

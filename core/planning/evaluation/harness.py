@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from core.evaluation.metrics import score
-from core.evaluation.names import ToolNames
-from core.evaluation.taskbench import Graph, Sample
 from core.plan import TaskGraph
+from core.planning.evaluation.metrics import score
+from core.planning.evaluation.names import ToolNames
+from core.planning.evaluation.taskbench import Graph, Sample
 
 SAMPLE_TYPES = ("single", "chain", "dag")
 

@@ -16,9 +16,9 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
-from core import netguard
-from core.cancel import Cancelled, CancelToken
-from core.controller import ChatResult, ControllerError
+from common.cancel import Cancelled, CancelToken
+from core.llm.controller import ChatResult, ControllerError
+from core.offline import netguard
 
 log = logging.getLogger(__name__)
 
