@@ -34,7 +34,8 @@ from models.catalogue import load_catalogue
 from models.errors import ModelManagerError
 from models.formats import FileHash, hash_file, needed_for_inference
 from models.hubcache import gguf_parts, is_gguf_repo, read_manifest, repo_folder_name, write_manifest
-from models.hubclient import DEFAULT_ENDPOINT, HubClient, HubError, HubFile, TransientError
+from models.hubclient import (DEFAULT_ENDPOINT, HubClient, HubError, HubFile, TransientError, check_repo_id,
+                              check_revision)
 from models.progress import DownloadProgress
 from models.record import ModelRecord, free_bytes
 from models.store import LocalStore
@@ -177,6 +178,8 @@ class Downloader:
         progress.repo_id = repo_id
         progress.set_phase("resolving", "")
         try:
+            check_repo_id(repo_id)
+            check_revision(revision)
             with HubClient(self.endpoint, self.token, self.timeout_s, self.network_window) as client:
                 records = self._download(client, repo_id, revision, list(include), task, progress, cancel)
         except DownloadCancelled:
@@ -362,11 +365,11 @@ class Downloader:
 
 
 def _link_snapshot(repo_dir: Path, commit: str, revision: str, files: list[HubFile]) -> None:
-    snapshot = repo_dir / "snapshots" / commit
+    snapshot = _inside(repo_dir, repo_dir / "snapshots" / commit)
     for f in files:
-        link = snapshot / f.path
+        link = _inside(snapshot, snapshot / f.path)
         link.parent.mkdir(parents=True, exist_ok=True)
-        blob = repo_dir / "blobs" / f.etag
+        blob = _inside(repo_dir, repo_dir / "blobs" / f.etag)
         if link.is_symlink() or link.exists():
             link.unlink()
         try:
@@ -374,9 +377,19 @@ def _link_snapshot(repo_dir: Path, commit: str, revision: str, files: list[HubFi
         except OSError:  # file systems without symlinks: a copy, as huggingface_hub does
             shutil.copyfile(blob, link)
     if revision != commit:
-        ref = repo_dir / "refs" / revision
+        ref = _inside(repo_dir, repo_dir / "refs" / revision)
         ref.parent.mkdir(parents=True, exist_ok=True)
         ref.write_text(commit, encoding="utf-8")
+
+
+def _inside(root: Path, path: Path) -> Path:
+    """`path`, after checking again, just before it is written or replaced, that it stays in `root`
+    (the ids were validated where they entered; this guards the next change that forgets to)."""
+    # Lexically (abspath, not resolve): a snapshot entry is itself a symlink into blobs/.
+    where, top = Path(os.path.abspath(path)), Path(os.path.abspath(root))
+    if where == top or not where.is_relative_to(top):
+        raise DownloadError(f"refused to write {path}: it is outside {root}")
+    return path
 
 
 def _task_hint(repo_id: str, info: dict) -> str | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import socket
 import ssl
 import urllib.error
@@ -36,6 +37,27 @@ from urllib.parse import quote, urljoin, urlsplit
 DEFAULT_ENDPOINT = "https://huggingface.co"
 REDIRECTS = (301, 302, 303, 307, 308)
 USER_AGENT = "jarvis-desktop/0.1 (model manager; python-urllib)"
+
+# Ids that become folder and file names in the cache. A commit or blob id is git's sha1 (40 hex)
+# or an LFS sha256 (64 hex); a repo id is the Hub's `[namespace/]name` (letters, digits, . _ -).
+OBJECT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+REPO_ID = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
+REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,127}){0,3}")  # main, refs/pr/1
+
+
+def check_repo_id(repo_id: str, source: str = "the model id") -> str:
+    """`repo_id` when it is a valid Hub id; HubError otherwise (it names a folder in the cache)."""
+    if not isinstance(repo_id, str) or not REPO_ID.fullmatch(repo_id) or ".." in repo_id:
+        raise HubError(f"{source} {str(repo_id)[:80]!r} is not a Hub model id (namespace/name, letters, "
+                       "digits, '.', '_' and '-')")
+    return repo_id
+
+
+def check_revision(revision: str) -> str:
+    """`revision` when it is a branch, tag or commit name; HubError otherwise (it names refs/<revision>)."""
+    if not isinstance(revision, str) or not REVISION.fullmatch(revision) or ".." in revision:
+        raise HubError(f"the revision {str(revision)[:80]!r} is not a branch, tag or commit name")
+    return revision
 
 
 class HubError(RuntimeError):
@@ -68,7 +90,7 @@ def _check_listed(repo_id: str, entry: dict, lfs: dict | None) -> None:
     if (not path or path.startswith("/") or "\\" in path or "\0" in path
             or any(part in ("", ".", "..") for part in parts)):
         raise HubError(f"{repo_id}: the server lists a file with an unsafe path {path[:80]!r}")
-    if oid and not all(c in "0123456789abcdef" for c in oid.lower()):
+    if not OBJECT_ID.fullmatch(oid):
         raise HubError(f"{repo_id}: the server lists {path} with an unsafe id {oid[:80]!r}")
 
 
@@ -193,6 +215,11 @@ class HubClient:
         info, _ = self._json(url, f"{repo_id}@{revision}")
         if not isinstance(info, dict) or not info.get("sha"):
             raise HubError(f"{repo_id}@{revision}: the server's answer has no commit")
+        # Both become folder names (snapshots/<sha>, models--<id>): a hostile mirror's '../x' must not.
+        if not isinstance(info["sha"], str) or not OBJECT_ID.fullmatch(info["sha"]):
+            raise HubError(f"{repo_id}@{revision}: the server answers with an unsafe commit id {str(info['sha'])[:80]!r}")
+        if info.get("id") is not None:
+            check_repo_id(info["id"], f"{repo_id}@{revision}: the server's canonical id")
         return info
 
     def list_files(self, repo_id: str, commit: str) -> list[HubFile]:

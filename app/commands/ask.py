@@ -58,11 +58,17 @@ def cmd_ask(args) -> int:
     from app.settings import Settings
     from app.wiring import build_app
     from core.engine import InputError
+    from core.history.store import ConversationIdError, check_conversation_id
 
     if not args.request.strip():
         raise UsageError("the request is empty: say what you would like done")
     files = check_files(args.file)
     plan = load_plan(args.plan) if args.plan else None
+    if args.conversation:
+        try:
+            check_conversation_id(args.conversation)
+        except ConversationIdError as error:
+            raise UsageError(str(error)) from None
     settings = Settings.load()
     if args.controller_url:
         settings.controller_url = args.controller_url
@@ -70,7 +76,7 @@ def cmd_ask(args) -> int:
     app = build_app(settings, args.controller)
     store = app.conversations()
     if args.conversation:
-        conversation = store.open_or_create(args.conversation)
+        conversation = store.open_or_create(args.conversation)  # checked before the app was built
     else:
         conversation = store.create(title=args.request[:60])
     if not args.json:

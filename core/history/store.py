@@ -11,7 +11,9 @@ conversation (the window and a command line) add turns beside each other instead
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shutil
 import sqlite3
 import threading
@@ -24,7 +26,23 @@ from pathlib import Path
 from core.history.conversation import Conversation
 from core.turn import Turn
 
+log = logging.getLogger(__name__)
+
 SCHEMA_VERSION = 1
+# A conversation id names its folder under conversations/: a fixed pattern, never a path.
+CONVERSATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+class ConversationIdError(ValueError):
+    """A conversation id that is not a plain name; the message says what is allowed."""
+
+
+def check_conversation_id(conversation_id: str) -> str:
+    if not isinstance(conversation_id, str) or not CONVERSATION_ID.fullmatch(conversation_id):
+        shown = ascii(conversation_id)[:70]  # printable on any terminal, whatever the id held
+        raise ConversationIdError(f"conversation id {shown} is not allowed: use 1 to 64 letters, digits, "
+                                  "'-' or '_', starting with a letter or digit")
+    return conversation_id
 
 _MIGRATIONS = {
     1: """
@@ -99,20 +117,28 @@ class ConversationStore:
     # -- conversations -------------------------------------------------------------------------
 
     def create(self, title: str = "New conversation", conversation_id: str | None = None) -> Conversation:
-        conversation_id = conversation_id or uuid.uuid4().hex[:12]
+        conversation_id = check_conversation_id(uuid.uuid4().hex[:12] if conversation_id is None else conversation_id)
         now = time.time()
         with self.transaction() as db:
             db.execute("INSERT INTO conversations VALUES (?, ?, ?, ?)", (conversation_id, title, now, now))
-        return Conversation(self.root / conversation_id, conversation_id, title=title)
+        return Conversation(self._folder(conversation_id), conversation_id, title=title)
+
+    def _folder(self, conversation_id: str) -> Path:
+        """The conversation's folder: a direct child of the root, checked after resolving links."""
+        folder = self.root / check_conversation_id(conversation_id)
+        if folder.resolve().parent != self.root:
+            raise ConversationIdError(f"the folder of conversation {conversation_id} points outside {self.root}")
+        return folder
 
     def open(self, conversation_id: str) -> Conversation | None:
+        check_conversation_id(conversation_id)
         with self._lock:
             row = self._db.execute("SELECT title FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
             if row is None:
                 return None
             records = self._db.execute("SELECT record FROM turns WHERE conversation_id = ? ORDER BY idx",
                                        (conversation_id,)).fetchall()
-        return Conversation(self.root / conversation_id, conversation_id, title=row[0],
+        return Conversation(self._folder(conversation_id), conversation_id, title=row[0],
                             turns=[Turn.from_dict(json.loads(r[0])) for r in records])
 
     def open_or_create(self, conversation_id: str) -> Conversation:
@@ -138,12 +164,21 @@ class ConversationStore:
                        (title.strip() or "Untitled", time.time(), conversation_id))
 
     def delete(self, conversation_id: str) -> None:
+        """Forget the conversation and remove its folder, only ever a folder inside the root (a row
+        written by an older version with a path-like id loses its row, and nothing outside)."""
+        try:
+            folder = self._folder(conversation_id)
+        except ConversationIdError as error:
+            log.warning("%s; removing its record only", error)
+            folder = None
         with self.transaction() as db:
             db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
-        shutil.rmtree(self.root / conversation_id, ignore_errors=True)
+        if folder is not None and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
 
     def add_turn(self, conversation_id: str, turn: Turn) -> int:
         """Append `turn` to the conversation (created if it is not stored yet); returns its index."""
+        check_conversation_id(conversation_id)
         now = time.time()
         with self.transaction() as db:
             db.execute("INSERT OR IGNORE INTO conversations VALUES (?, ?, ?, ?)",
