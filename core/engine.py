@@ -24,7 +24,7 @@ from core.plan import PlanError, Task, parse_plan, validate
 from core.planning.planner import Planner, PlanOutcome
 from core.responder import Responder
 from core.selector import CONTROLLER_MODEL, Selection, Selector
-from core.turn import Turn
+from core.turn import Turn, run_status
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,9 @@ class Engine:
         status, error, answer = "done", "", ""
         try:
             answer = self._stages(turn, conversation, conversation.new_turn_dir(), cancel, plan)
+            status = run_status(turn.results)
+            if status != "done":
+                error = _failures(turn)
         except Cancelled:
             status, error = "cancelled", "stopped by the user"
         except (PlanError, ControllerError, InputError) as problem:
@@ -162,6 +165,13 @@ class Engine:
                 shutil.copyfile(path, target)
             attached[target.name] = str(target.resolve())
         return attached
+
+
+def _failures(turn: Turn) -> str:
+    """One line naming the tasks that did not run, for the status line and `--json`'s error."""
+    failed = [r for r in turn.results if r.status != "done"]
+    return "; ".join(f"task {r.task_id} ({r.task}) {r.status}" + (f": {r.error}" if r.status == "failed" else "")
+                     for r in failed)
 
 
 def check_attachment(path: Path) -> None:

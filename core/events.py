@@ -90,7 +90,7 @@ class AnswerToken(Event):
 
 @dataclass(frozen=True)
 class RunFinished(Event):
-    status: str  # "done" | "failed" | "cancelled"
+    status: str  # "done" | "partial" (some tasks did not run) | "failed" | "cancelled"
     answer: str = ""
     error: str = ""
 

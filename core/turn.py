@@ -19,6 +19,15 @@ from core.selector import Selection
 MEDIA_KEYS = ("image", "audio", "video")
 
 
+def run_status(results: list[TaskResult]) -> str:
+    """A finished run's status: "done" when every task ran, "partial" when some did not,
+    "failed" when none produced anything (skipped tasks count as not run)."""
+    ran = sum(result.status == "done" for result in results)
+    if ran == len(results):
+        return "done"
+    return "partial" if ran else "failed"
+
+
 @dataclass
 class Turn:
     request: str
@@ -29,7 +38,7 @@ class Turn:
     selections: list[Selection] = field(default_factory=list)
     results: list[TaskResult] = field(default_factory=list)  # in plan order
     answer: str = ""
-    status: str = "running"  # "done" | "failed" | "cancelled" | "interrupted"
+    status: str = "running"  # "done" | "partial" | "failed" | "cancelled" | "interrupted"
     error: str = ""
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
     _stage: tuple[str, float] | None = field(default=None, init=False, repr=False, compare=False)

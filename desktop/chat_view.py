@@ -92,9 +92,12 @@ class TurnWidget(QWidget):
     def set_record(self, turn: Turn) -> None:
         """Show a finished (or loaded) turn in full."""
         self.record = turn
-        if turn.status == "done":
-            failed = [r for r in turn.results if r.status != "done"]
-            self.status.setText(f"{len(failed)} of {len(turn.results)} tasks did not complete" if failed else "")
+        failed = [r for r in turn.results if r.status != "done"]
+        if turn.status in ("done", "partial", "failed") and turn.results:
+            summary = f"{len(failed)} of {len(turn.results)} tasks did not complete"
+            self.status.setText((f"{summary}: {turn.error}" if turn.error else summary) if failed else "")
+            if turn.status == "failed":
+                self.status.setStyleSheet("color: #c62828;")
         else:
             self.status.setText(f"{turn.status.capitalize()}: {turn.error}")
             self.status.setStyleSheet("color: #c62828;")

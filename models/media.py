@@ -27,16 +27,30 @@ def artifact_path(workdir: Path, task: str, suffix: str) -> Path:
 
 # -- images ---------------------------------------------------------------------------------------
 
+# Checked on the declared size before any pixel is decoded: a 17 KB PNG can declare 12000x12000
+# (432 MB as RGB, gigabytes in a pipeline). 40 megapixels holds any camera photo up to 8000x5000.
+MAX_IMAGE_PIXELS = 40_000_000
+
+
 def load_image(path: str | Path):
     """An RGB Pillow image, turned upright as the camera meant it."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    if Path(path).exists() and not Path(path).is_file():
+        raise MediaError(f"{Path(path).name} is not a regular file")
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as image:  # reads the header only
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise MediaError(f"{Path(path).name} declares {width}x{height} pixels; images are limited to "
+                                 f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels")
             image = ImageOps.exif_transpose(image)
             return image.convert("RGB")
     except FileNotFoundError as error:
         raise MediaError(f"image not found: {path}") from error
+    except Image.DecompressionBombError as error:  # Pillow's own, larger limit, raised while opening
+        raise MediaError(f"{Path(path).name} declares far more pixels than the limit of "
+                         f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels") from error
     except (UnidentifiedImageError, OSError) as error:
         raise MediaError(f"{Path(path).name} is not an image that can be read ({error})") from error
 

@@ -54,7 +54,7 @@ def test_task_with_no_model_fails_with_advice_and_the_answer_says_so(tmp_path):
     plan = {"tasks": [{"id": 0, "task": "text-to-image", "dep": [], "args": {"text": "a boat"}}]}
     engine, controller, _ = make_engine(plan, "I could not draw it.")
     turn = engine.ask("Draw a boat", ConversationStore(tmp_path).create())
-    assert turn.status == "done"
+    assert turn.status == "failed" and turn.answer == "I could not draw it."  # nothing ran, still answered
     assert turn.results[0].status == "failed"
     assert "install one in the model manager" in turn.results[0].error
     assert "FAILED" in controller.calls[-1][2]["content"]

@@ -116,7 +116,7 @@ def test_corrupted_weights_fail_that_task_only(tmp_path):
     # Force the broken copy: it is the only candidate left once the packaged one is set aside.
     app.runtime.store.list = lambda original=app.runtime.store.list: [r for r in original() if r.id != MINILM]
     turn = app.engine.ask("compare and translate", conversation, plan=plan)
-    assert turn.status == "done"
+    assert turn.status == "partial" and turn.error.startswith("task 0 (sentence-similarity) failed")
     assert turn.results[0].status == "failed"
     assert "could not be loaded" in turn.results[0].error and "local/broken-minilm" in turn.results[0].error
     assert turn.results[1].status == "done"
@@ -127,9 +127,22 @@ def test_memory_budget_too_small_fails_with_a_clear_message(tmp_path):
     app = _engine(tmp_path, memory_budget_gb=0.01)
     conversation = app.conversations().create()
     turn = app.engine.ask("compare", conversation, plan=SIMILARITY_PLAN)
-    assert turn.results[0].status == "failed"
+    assert turn.status == "failed" and turn.results[0].status == "failed"
     assert "memory budget" in turn.results[0].error
     # Raising the budget makes the same request work: nothing was left half-loaded.
     app = _engine(tmp_path, memory_budget_gb=4)
     turn = app.engine.ask("compare", app.conversations().open(conversation.id), plan=SIMILARITY_PLAN)
     assert turn.results[0].status == "done"
+
+
+def test_ask_exits_1_with_status_partial_when_a_task_could_not_run(tmp_path):
+    plan = tmp_path / "partial.json"
+    plan.write_text(json.dumps(SIMILARITY_PLAN + [
+        {"id": 1, "task": "text-to-image", "dep": [], "args": {"text": "a red boat"}}]))  # no such model here
+    run = cli(tmp_path, "ask", "compare, and draw a boat", "--plan", str(plan), "--json")
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 1, err
+    record = json.loads(out)
+    assert record["status"] == "partial"
+    assert [r["status"] for r in record["results"]] == ["done", "failed"]
+    assert "task 1 (text-to-image) failed" in record["error"]

@@ -95,10 +95,11 @@ def test_a_task_that_raises_fails_alone_its_dependents_are_skipped_and_the_next_
 
     behaviour["similarity"] = broken
     turn = engine.ask("compare 'a cat' and 'a dog'", conversation)
-    assert turn.status == "done"  # the answer reports the failure
+    assert turn.status == "failed"  # nothing ran; the answer still reports the failure
+    assert "task 0 (sentence-similarity) failed" in turn.error and "task 1" in turn.error
     assert turn.results[0].status == "failed" and "device-side assert" in turn.results[0].error
     assert turn.results[1].status == "skipped"
-    saved = then_all_is_well(engine, controller, behaviour, conversation, tmp_path, "done")
+    saved = then_all_is_well(engine, controller, behaviour, conversation, tmp_path, "failed")
     assert saved[1].results[0].status == "failed"
 
 

@@ -41,8 +41,15 @@ def check_files(paths: list[str]) -> list[Path]:
     return checked
 
 
+MAX_PLAN_BYTES = 1 << 20  # a plan is a few kilobytes; more is not a plan
+
+
 def load_plan(path: str) -> list[dict]:
     try:
+        if not Path(path).is_file():  # a FIFO or a device would block the read, or never end
+            raise UsageError(f"--plan {path}: not a regular file")
+        if Path(path).stat().st_size > MAX_PLAN_BYTES:
+            raise UsageError(f"--plan {path}: larger than {MAX_PLAN_BYTES >> 20} MiB, not a plan")
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
         raise UsageError(f"--plan {path}: {error.strerror}") from error

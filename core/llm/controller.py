@@ -81,6 +81,8 @@ def check_gguf(path: Path) -> None:
         raise ControllerError(f"controller model not found: {path}")
     if path.is_dir():
         raise ControllerError(f"controller model is a folder, not a .gguf file: {path}")
+    if not path.is_file():  # a FIFO or a device would block the read below, or never end
+        raise ControllerError(f"controller model is not a regular file: {path}")
     try:
         with path.open("rb") as handle:
             magic = handle.read(4)
