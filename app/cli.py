@@ -17,6 +17,11 @@ class UsageError(Exception):
     """Bad input on the command line; printed as one line, exit status 2."""
 
 
+class CommandFailed(Exception):
+    """The input was fine but the work failed (a damaged file, the network, the disk); printed as
+    one line, exit status 1."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
     import pkgutil
@@ -44,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ControllerError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except CommandFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED

@@ -351,3 +351,16 @@ def test_a_partial_download_can_be_removed(hub, store):
     assert removed.bytes_freed >= 600_000
     assert [r for r in store.list() if r.id == REPO] == []
     assert not (store.hub_cache / "models--acme--blob-model").exists()
+
+
+def test_models_download_exits_2_for_a_bad_id_and_1_for_a_failed_download(hub, store, tmp_path, monkeypatch, capsys):
+    from app.cli import main as cli
+
+    monkeypatch.setenv("JARVIS_DATA_DIR", str(tmp_path / "data"))
+    assert cli(["models", "download", "../../victim", "--endpoint", hub.url]) == 2
+    assert "not a Hub model id" in capsys.readouterr().err
+    blob_repo(hub)
+    hub.faults.corrupt.add((REPO, "config.json"))
+    assert cli(["models", "download", REPO, "--endpoint", hub.url]) == 1  # the input was fine; the bytes were not
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "git sha1" in err[-1]

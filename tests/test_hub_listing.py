@@ -73,3 +73,4 @@ def test_hostile_repo_ids_and_revisions_are_refused_before_any_request(tmp_path,
     with pytest.raises(DownloadError, match="not a branch"):
         downloader.download("acme/model", revision="../../../outside")
     assert not (tmp_path / "outside").exists()
+

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 
-from app.cli import EXIT_OK, UsageError
+from app.cli import EXIT_OK, CommandFailed, UsageError
 
 
 def add_parser(commands) -> None:
@@ -190,7 +190,7 @@ def cmd_download(args) -> int:
     from core.offline import netguard
     from models.downloads import Downloader
     from models.errors import ModelManagerError
-    from models.hubclient import saved_token
+    from models.hubclient import HubError, check_repo_id, check_revision, saved_token
     from models.progress import DownloadProgress
 
     token = None
@@ -198,6 +198,11 @@ def cmd_download(args) -> int:
         token = saved_token()
         if token is None:
             raise UsageError("--use-hf-token: no token found (set HF_TOKEN or run `hf auth login`)")
+    try:  # bad input (exit 2) before anything is fetched; what fails later is the download's (exit 1)
+        check_repo_id(args.repo_id)
+        check_revision(args.revision)
+    except HubError as error:
+        raise UsageError(str(error)) from None
     downloader = Downloader(_store(), endpoint=args.endpoint, token=token, network_window=netguard.allowing)
     progress = DownloadProgress()
     printer = TerminalProgress()
@@ -207,7 +212,7 @@ def cmd_download(args) -> int:
         records = downloader.download(args.repo_id, args.revision, args.include, _task(args.task), progress)
     except ModelManagerError as error:
         printer.close()
-        raise UsageError(str(error)) from None
+        raise CommandFailed(str(error)) from None
     except KeyboardInterrupt:
         printer.close()
         print("interrupted: the partial files are kept; run the same command again to resume", file=sys.stderr)
@@ -251,7 +256,7 @@ def cmd_verify(args) -> int:
     if report.ok:
         print(f"{report.id}: OK, {len(report.checked)} files ({human(report.bytes_checked)}) match their recorded hashes")
         return EXIT_OK
-    raise UsageError(f"{report.id} is damaged: " + "; ".join(report.problems)
+    raise CommandFailed(f"{report.id} is damaged: " + "; ".join(report.problems)
                      + " (remove it and download or import it again)")
 
 
