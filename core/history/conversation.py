@@ -38,9 +38,6 @@ class Conversation:
             except FileExistsError:
                 number += 1
 
-    def records(self) -> list[dict]:
-        return [turn.to_dict() for turn in self.turns]
-
     def history(self, exclude: Turn | None = None) -> list[dict]:
         """What the planner sees of earlier turns: request, plan and a one-line result summary."""
         history = []
