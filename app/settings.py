@@ -1,12 +1,20 @@
-"""User settings, saved as JSON in the platform's config folder, written atomically."""
+"""User settings, saved as JSON in the platform's config folder, written atomically.
+
+Typed and checked by pydantic (strict: "2" is not a number, 1e400 is not a size): a bad value in
+settings.json is reported with its key and the file, and its default is used; the others stay.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, field, fields
 from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 APP = "jarvis-desktop"
@@ -26,18 +34,18 @@ def default_data_dir() -> Path:
     return Path(base) / APP
 
 
-@dataclass
+@dataclass(config=ConfigDict(strict=True, allow_inf_nan=False))
 class Settings:
     controller_path: str = ""  # empty: the default GGUF installed by set-up
-    n_ctx: int = 4096
-    n_threads: int = 0  # 0: all cores
-    n_gpu_layers: int = -1  # -1: all layers on the GPU when llama.cpp has one
-    device: str = "auto"  # "auto" | "cpu" | "cuda"
-    memory_budget_gb: float = 0.0  # 0: no budget beyond what the machine has
+    n_ctx: Annotated[int, Field(ge=256, le=1 << 20)] = 4096
+    n_threads: Annotated[int, Field(ge=0, le=4096)] = 0  # 0: all cores
+    n_gpu_layers: Annotated[int, Field(ge=-1, le=1 << 16)] = -1  # -1: all layers on the GPU when llama.cpp has one
+    device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:[0-9]{1,2})?)$")] = "auto"  # auto, cpu, cuda, cuda:N
+    memory_budget_gb: Annotated[float, Field(ge=0, le=1 << 20)] = 0.0  # 0: no budget beyond what the machine has
     data_dir: str = ""  # empty: the platform's data folder
     allow_downloads: bool = False
     # Models allowed to load pickle weights (which can run code when loaded), by id.
-    allow_pickle_models: list = field(default_factory=list)
+    allow_pickle_models: list[str] = field(default_factory=list)
     # A shared OpenAI-compatible server instead of the local GGUF (empty: run the GGUF in-process).
     # Requests and results go to that server: see the README.
     controller_url: str = ""
@@ -46,7 +54,7 @@ class Settings:
     # How the planner uses the request's steps: "listed" (listed first, one task each), "inline"
     # (written before each task), "off", or "auto" (listed for controllers of 0.5B parameters and
     # up, off below: the 135M default plans better without them; README, Planning quality).
-    plan_steps: str = "auto"
+    plan_steps: Literal["auto", "listed", "inline", "off"] = "auto"
 
     @property
     def data_path(self) -> Path:
@@ -54,16 +62,36 @@ class Settings:
 
     @classmethod
     def load(cls) -> "Settings":
+        """The saved settings; each problem is logged as one warning (the window's Log shows them)."""
+        settings, problems = cls.load_checked()
+        for problem in problems:
+            log.warning("%s", problem)
+        return settings
+
+    @classmethod
+    def load_checked(cls) -> "tuple[Settings, list[str]]":
+        """The saved settings and one line per value that could not be used (its default is)."""
         path = config_dir() / "settings.json"
         if not path.exists():
-            return cls()
+            return cls(), []
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
-            log.warning("settings file %s is unreadable (%s); using defaults", path, error)
-            return cls()
+            return cls(), [f"settings file {path} is unreadable ({error}); using the defaults"]
+        if not isinstance(raw, dict):
+            return cls(), [f"settings file {path} holds a JSON {type(raw).__name__}, not an object; using the defaults"]
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in known})
+        values = {k: v for k, v in raw.items() if k in known}
+        try:
+            return cls(**values), []
+        except ValidationError as error:
+            problems, bad = [], set()
+            for item in error.errors():
+                key = str(item["loc"][0]) if item["loc"] else "?"
+                bad.add(key)
+                shown = json.dumps(values.get(key), ensure_ascii=True, default=str)[:60]
+                problems.append(f"{path}: {key} = {shown}: {item['msg']}; using the default")
+            return cls(**{k: v for k, v in values.items() if k not in bad}), problems
 
     def save(self) -> Path:
         folder = config_dir()

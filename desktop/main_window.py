@@ -32,13 +32,17 @@ class MainWindow(QMainWindow):
         super().__init__()
         from app.wiring import build_app
 
-        self.settings = settings or Settings.load()
+        self.log_handler = QtLogHandler()
+        logging.getLogger().addHandler(self.log_handler)
+        problems: list[str] = []
+        if settings is None:
+            settings, problems = Settings.load_checked()
+        for problem in problems:
+            log.warning("%s", problem)  # the Log page lists each one
+        self.settings = settings
         self.app_factory = app_factory or build_app
         self.setWindowTitle("Jarvis Desktop")
         self.resize(1280, 800)
-
-        self.log_handler = QtLogHandler()
-        logging.getLogger().addHandler(self.log_handler)
         self.store = ConversationStore(self.settings.data_path)
         interrupted = self.store.recover_interrupted()
 
@@ -75,6 +79,9 @@ class MainWindow(QMainWindow):
         self.apply_settings(self.settings)
         if interrupted:
             self.statusBar().showMessage(f"{interrupted} unfinished turn(s) from last time were marked interrupted.")
+        if problems:
+            self.statusBar().showMessage(problems[0] + (f" (and {len(problems) - 1} more on the Log page)"
+                                                        if len(problems) > 1 else ""))
 
     def _build_toolbar(self) -> None:
         toolbar = QToolBar("Pages")

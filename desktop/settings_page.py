@@ -101,7 +101,11 @@ class SettingsPage(QWidget):
 
     def save(self) -> None:
         settings = self.current()
-        path = settings.save()
+        try:
+            path = settings.save()
+        except OSError as error:
+            self.note.setText(f"Not saved: {error.strerror} ({error.filename}).")
+            return
         self.settings = settings
         self.note.setText(f"Saved to {path}.")
         self.saved.emit(settings)
