@@ -47,6 +47,12 @@ def guard(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", _tripwire(socket.socket.connect, _host_of_address))
     monkeypatch.setattr(socket.socket, "connect_ex", _tripwire(socket.socket.connect_ex, _host_of_address))
     monkeypatch.setattr(socket, "getaddrinfo", _fake_dns(_tripwire(socket.getaddrinfo, lambda host, *a, **k: str(host or ""))))
+    monkeypatch.setattr(socket.socket, "sendto", _tripwire(socket.socket.sendto,
+                                                           lambda sock, data, *rest: _host_of_address(sock, rest[-1])))
+    monkeypatch.setattr(socket.socket, "sendmsg", _tripwire(
+        socket.socket.sendmsg, lambda sock, buffers, *rest: _host_of_address(sock, rest[2]) if len(rest) > 2 else None))
+    for name in ("gethostbyname", "gethostbyname_ex", "gethostbyaddr"):
+        monkeypatch.setattr(socket, name, _tripwire(getattr(socket, name), lambda host, *a, **k: str(host or "")))
     FAKE_DNS.clear()
     netguard.install()
     netguard.clear_attempts()
@@ -113,3 +119,38 @@ def test_an_allowed_name_also_allows_the_addresses_it_resolves_to(guard):
         assert info[4][0] == "198.51.100.9"
         assert guard._permitted("198.51.100.9")  # the connect that follows the lookup may go ahead
     assert not guard._permitted("198.51.100.9")
+
+
+@pytest.mark.parametrize("reach", [
+    lambda: socket.gethostbyname("example.org"),
+    lambda: socket.gethostbyname_ex("example.org"),
+    lambda: socket.gethostbyaddr("203.0.113.7"),
+    lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("203.0.113.7", 53)),
+    lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", 0, ("203.0.113.7", 53)),
+    lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendmsg([b"x"], [], 0, ("203.0.113.7", 53)),
+], ids=["gethostbyname", "gethostbyname_ex", "gethostbyaddr", "sendto", "sendto-flags", "sendmsg"])
+def test_lookups_and_datagrams_are_guarded_too(guard, reach):
+    with pytest.raises(netguard.NetworkBlocked):
+        reach()
+    assert len(guard.blocked_attempts()) == 1
+
+
+@pytest.mark.parametrize("host", ["localhost.", "::ffff:127.0.0.1", "[::1]", "127.0.0.2", "LOCALHOST"])
+def test_every_spelling_of_loopback_is_local(host):
+    assert netguard.is_local(host)
+
+
+@pytest.mark.parametrize("host", ["::ffff:203.0.113.7", "localhost.example.org", "203.0.113.7", "0x7f.example"])
+def test_lookalikes_are_not_local(host):
+    assert not netguard.is_local(host)
+
+
+def test_loopback_datagrams_and_lookups_still_work(guard):
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender.sendto(b"ping", receiver.getsockname())
+    assert receiver.recvfrom(16)[0] == b"ping"
+    assert socket.gethostbyname("localhost") == "127.0.0.1"
+    sender.close()
+    receiver.close()

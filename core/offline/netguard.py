@@ -1,12 +1,15 @@
 """The offline guarantee, enforced inside the process.
 
-`install()` wraps Python's socket layer: a connection (or a name lookup) to anything but loopback
-or a Unix socket is refused with `NetworkBlocked` and recorded, unless a download the person
+`install()` wraps Python's socket layer: a connection, a datagram sent to an address (`sendto`,
+`sendmsg`) or a name lookup (`getaddrinfo`, `gethostbyname[_ex]`, `gethostbyaddr`) to anything
+but loopback or a Unix socket is refused with `NetworkBlocked` and recorded, unless a download the person
 started has opened an `allowing(host)` window for that one host. Every front end reads
 `blocked_attempts()` to show what was stopped.
 
 What this cannot see: native libraries that open sockets in C without Python (none of the ones
-used here do for local inference); the model download is the only code that asks for a window.
+used here do for local inference), code that builds the C type `_socket.socket` itself (its
+methods cannot be replaced, and `socket.py` needs the name), and child processes, which are not this interpreter (the app
+starts none that use the network); the model download is the only code that asks for a window.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import Callable
 log = logging.getLogger(__name__)
 
 LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", ""}
+# Name lookups besides getaddrinfo: each asks a DNS server on the network for a name not local.
+LOOKUPS = ("gethostbyname", "gethostbyname_ex", "gethostbyaddr")
 
 
 class NetworkBlocked(ConnectionRefusedError):
@@ -48,12 +53,14 @@ _originals: dict[str, object] = {}
 
 def is_local(host: str) -> bool:
     host = (host or "").strip("[]").lower()
-    if host in LOCAL_NAMES:
+    if host.rstrip(".") in LOCAL_NAMES:  # "localhost." is the same name, fully qualified
         return True
     try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+        address = ipaddress.ip_address(host.split("%")[0])
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is IPv4 loopback
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
 
 
 def _permitted(host: str) -> bool:
@@ -100,8 +107,11 @@ def install() -> None:
         if _originals:
             return
         _originals.update(connect=socket.socket.connect, connect_ex=socket.socket.connect_ex,
-                          getaddrinfo=socket.getaddrinfo)
+                          sendto=socket.socket.sendto, sendmsg=socket.socket.sendmsg,
+                          getaddrinfo=socket.getaddrinfo,
+                          **{name: getattr(socket, name) for name in LOOKUPS})
     original_connect, original_connect_ex = _originals["connect"], _originals["connect_ex"]
+    original_sendto, original_sendmsg = _originals["sendto"], _originals["sendmsg"]
     original_getaddrinfo = _originals["getaddrinfo"]
 
     def connect(self, address):
@@ -111,6 +121,26 @@ def install() -> None:
     def connect_ex(self, address):
         _check(address, self.family)
         return original_connect_ex(self, address)
+
+    def sendto(self, data, *flags_and_address):  # sendto(data, address) or sendto(data, flags, address)
+        _check(flags_and_address[-1] if flags_and_address else None, self.family)
+        return original_sendto(self, data, *flags_and_address)
+
+    def sendmsg(self, buffers, *rest):  # sendmsg(buffers, ancdata, flags, address)
+        if len(rest) >= 3:
+            _check(rest[2], self.family)
+        return original_sendmsg(self, buffers, *rest)
+
+    def guarded_lookup(name):
+        original = _originals[name]
+
+        def lookup(host, *args, **kwargs):
+            text = host.decode() if isinstance(host, bytes) else str(host or "")
+            if not _permitted(text):
+                _record(text, None)
+                raise NetworkBlocked(f"network access to {text} is blocked: the app is offline")
+            return original(host, *args, **kwargs)
+        return lookup
 
     def getaddrinfo(host, *args, **kwargs):
         # A name lookup would ask a DNS server on the network before any connect: refuse it too.
@@ -126,7 +156,11 @@ def install() -> None:
 
     socket.socket.connect = connect
     socket.socket.connect_ex = connect_ex
+    socket.socket.sendto = sendto
+    socket.socket.sendmsg = sendmsg
     socket.getaddrinfo = getaddrinfo
+    for name in LOOKUPS:
+        setattr(socket, name, guarded_lookup(name))
 
 
 def uninstall() -> None:
@@ -135,7 +169,11 @@ def uninstall() -> None:
             return
         socket.socket.connect = _originals.pop("connect")
         socket.socket.connect_ex = _originals.pop("connect_ex")
+        socket.socket.sendto = _originals.pop("sendto")
+        socket.socket.sendmsg = _originals.pop("sendmsg")
         socket.getaddrinfo = _originals.pop("getaddrinfo")
+        for name in LOOKUPS:
+            setattr(socket, name, _originals.pop(name))
 
 
 def installed() -> bool:
