@@ -42,7 +42,8 @@ USER_AGENT = "jarvis-desktop/0.1 (model manager; python-urllib)"
 # or an LFS sha256 (64 hex); a repo id is the Hub's `[namespace/]name` (letters, digits, . _ -).
 OBJECT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 REPO_ID = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
-REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,127}){0,3}")  # main, refs/pr/1
+# A branch, tag or commit: "main", "v1.0", "refs/pr/1".
+REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,127}){0,3}")
 
 
 def check_repo_id(repo_id: str, source: str = "the model id") -> str:
@@ -217,7 +218,8 @@ class HubClient:
             raise HubError(f"{repo_id}@{revision}: the server's answer has no commit")
         # Both become folder names (snapshots/<sha>, models--<id>): a hostile mirror's '../x' must not.
         if not isinstance(info["sha"], str) or not OBJECT_ID.fullmatch(info["sha"]):
-            raise HubError(f"{repo_id}@{revision}: the server answers with an unsafe commit id {str(info['sha'])[:80]!r}")
+            raise HubError(f"{repo_id}@{revision}: the server answers with an unsafe commit id "
+                           f"{str(info['sha'])[:80]!r}")
         if info.get("id") is not None:
             check_repo_id(info["id"], f"{repo_id}@{revision}: the server's canonical id")
         return info

@@ -2,14 +2,15 @@
 
 `install()` wraps Python's socket layer: a connection, a datagram sent to an address (`sendto`,
 `sendmsg`) or a name lookup (`getaddrinfo`, `gethostbyname[_ex]`, `gethostbyaddr`) to anything
-but loopback or a Unix socket is refused with `NetworkBlocked` and recorded, unless a download the person
-started has opened an `allowing(host)` window for that one host. Every front end reads
-`blocked_attempts()` to show what was stopped.
+but loopback or a Unix socket is refused with `NetworkBlocked` and recorded, unless a download
+the person started has opened an `allowing(host)` window for that one host. Every front end
+reads `blocked_attempts()` to show what was stopped.
 
 What this cannot see: native libraries that open sockets in C without Python (none of the ones
 used here do for local inference), code that builds the C type `_socket.socket` itself (its
-methods cannot be replaced, and `socket.py` needs the name), and child processes, which are not this interpreter (the app
-starts none that use the network); the model download is the only code that asks for a window.
+methods cannot be replaced, and `socket.py` needs the name), and child processes, which are not
+this interpreter (the app starts none that use the network). The model download and the
+configured controller server are the only code that opens a window.
 """
 
 from __future__ import annotations
@@ -90,15 +91,19 @@ def _record(host: str, port) -> None:
             log.exception("netguard listener failed")
 
 
+def _check_name(host: str, port=None) -> None:
+    """Refuse and record a lookup or connection to `host` unless it is permitted."""
+    if not _permitted(host):
+        _record(host, port)
+        raise NetworkBlocked(f"network access to {host} is blocked: the app is offline")
+
+
 def _check(address, family=None) -> None:
     if family == getattr(socket, "AF_UNIX", None) or isinstance(address, (str, bytes)):
         return  # Unix domain sockets never leave the machine
     if not isinstance(address, tuple) or not address:
         return
-    host, port = str(address[0]), address[1] if len(address) > 1 else None
-    if not _permitted(host):
-        _record(host, port)
-        raise NetworkBlocked(f"network access to {host} is blocked: the app is offline")
+    _check_name(str(address[0]), address[1] if len(address) > 1 else None)
 
 
 def install() -> None:
@@ -135,19 +140,14 @@ def install() -> None:
         original = _originals[name]
 
         def lookup(host, *args, **kwargs):
-            text = host.decode() if isinstance(host, bytes) else str(host or "")
-            if not _permitted(text):
-                _record(text, None)
-                raise NetworkBlocked(f"network access to {text} is blocked: the app is offline")
+            _check_name(host.decode() if isinstance(host, bytes) else str(host or ""))
             return original(host, *args, **kwargs)
         return lookup
 
     def getaddrinfo(host, *args, **kwargs):
         # A name lookup would ask a DNS server on the network before any connect: refuse it too.
         name = host.decode() if isinstance(host, bytes) else str(host or "")
-        if not _permitted(name):
-            _record(name, args[0] if args else None)
-            raise NetworkBlocked(f"network access to {name} is blocked: the app is offline")
+        _check_name(name, args[0] if args else None)
         results = original_getaddrinfo(host, *args, **kwargs)
         if not is_local(name):
             with _lock:
