@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 
+from core.history.store import StorageError
 from core.llm.controller import ControllerError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -36,9 +37,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Arguments that are free text, not names: bytes in them that are not UTF-8 (a Latin-1 terminal, a
+# script's binary data) become U+FFFD here, since the database, JSON and the models need text.
+TEXT_ARGUMENTS = ("request", "text")
+
+
+def readable(value: str) -> str:
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def check_file_name(option: str, path: str) -> None:
+    """A file name that is not UTF-8 cannot be stored in the record; say so before any work."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{option} {ascii(path)}: the file name is not valid UTF-8; rename the file") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    for name in TEXT_ARGUMENTS:
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            setattr(args, name, readable(value))
+        elif isinstance(value, list):
+            setattr(args, name, [readable(v) if isinstance(v, str) else v for v in value])
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "handler", None):
@@ -49,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ControllerError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except CommandFailed as error:
+    except (CommandFailed, StorageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:  # the reader went away (`| head`): not an error of ours

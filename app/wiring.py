@@ -45,9 +45,10 @@ def controller_path(settings: Settings, override: str | None = None) -> Path:
 
 
 def build_app(settings: Settings, controller_override: str | None = None,
-              controller: Controller | None = None) -> App:
+              controller: Controller | None = None, history: ConversationStore | None = None) -> App:
     """`controller_override` is a GGUF path (the CLI's --controller); `controller` an already
-    loaded one (tests share one across many apps)."""
+    loaded one (tests share one across many apps); `history` the window's open store, so the
+    window and its engine share one connection (and one fallback when the folder is unusable)."""
     if controller is None and settings.controller_url and not controller_override:
         controller = OpenAIController(settings.controller_url, settings.controller_model,
                                       settings.controller_api_key)
@@ -58,8 +59,9 @@ def build_app(settings: Settings, controller_override: str | None = None,
     store = LocalStore(settings.data_path)
     runtime = build_runtime(settings, store)
     engine = Engine(controller, runtime, planner=planner_for(settings)(controller))
-    history = ConversationStore(settings.data_path)
-    history.recover_interrupted()
+    if history is None:
+        history = ConversationStore(settings.data_path)
+        history.recover_interrupted()
     engine.bus.subscribe(TurnRecorder(history))
     return App(settings, store, runtime, engine, history)
 

@@ -50,7 +50,7 @@ if not {controller}:
         name = 'bench stand-in'
         def chat(self, messages, **kwargs):
             raise RuntimeError('not used')
-    factory = lambda settings: build_app(settings, controller=Idle())
+    factory = lambda settings, **wiring: build_app(settings, controller=Idle(), **wiring)
 window = MainWindow(app_factory=factory)
 window.show()
 while window.windowHandle() is None or not window.windowHandle().isExposed():

@@ -11,7 +11,8 @@ LEVELS = {"Debug": logging.DEBUG, "Info": logging.INFO, "Warning": logging.WARNI
 
 
 class _Emitter(QObject):
-    record = Signal(int, str)
+    record = Signal(int, str)  # level, the formatted line (the Log page)
+    error = Signal(str)  # the bare message of an ERROR record (the status bar)
 
 
 class QtLogHandler(logging.Handler):
@@ -25,6 +26,8 @@ class QtLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.emitter.record.emit(record.levelno, self.format(record))
+            if record.levelno >= logging.ERROR:
+                self.emitter.error.emit(record.getMessage().splitlines()[0] if record.getMessage() else "")
         except RuntimeError:  # the window is gone at shutdown
             pass
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import tempfile
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStackedWidget, QToolBar
 
 from app.settings import Settings
-from core.history.store import ConversationStore
+from core.history.store import ConversationStore, StorageError
 from core.llm.controller import ControllerError
 from core.offline import netguard
 from desktop.bridge import RunBridge
@@ -28,12 +30,16 @@ class _BlockedSignal(QObject):
 
 class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None, app_factory=None) -> None:
-        """`app_factory(settings) -> app.wiring.App`; tests pass one with a scripted controller."""
+        """`app_factory(settings, history=store) -> app.wiring.App` (`build_app`); tests pass one with a
+        scripted controller."""
         super().__init__()
         from app.wiring import build_app
 
         self.log_handler = QtLogHandler()
         logging.getLogger().addHandler(self.log_handler)
+        # An error of any part (a turn that cannot be saved) is said where the user looks.
+        self.log_handler.emitter.error.connect(lambda message: self.statusBar().showMessage(
+            f"{message[:1].upper()}{message[1:]} (details on the Log page)"))
         problems: list[str] = []
         if settings is None:
             settings, problems = Settings.load_checked()
@@ -43,7 +49,8 @@ class MainWindow(QMainWindow):
         self.app_factory = app_factory or build_app
         self.setWindowTitle("Jarvis Desktop")
         self.resize(1280, 800)
-        self.store = ConversationStore(self.settings.data_path)
+        self.store, storage_notices = open_history(self.settings)
+        problems += storage_notices
         interrupted = self.store.recover_interrupted()
 
         self.conversations = ConversationList(self.store)
@@ -134,7 +141,7 @@ class MainWindow(QMainWindow):
         if self.bridge is not None:
             self.bridge.detach()
         try:
-            app = self.app_factory(settings)
+            app = self.app_factory(settings, history=self.store)
         except ControllerError as error:
             self.bridge = None
             self.chat.set_bridge(None, f"The assistant cannot start: {error}. Choose a controller model in Settings.")
@@ -165,3 +172,15 @@ class MainWindow(QMainWindow):
         logging.getLogger().removeHandler(self.log_handler)
         self._stop_listening()
         super().closeEvent(event)
+
+
+def open_history(settings: Settings) -> tuple[ConversationStore, list[str]]:
+    """The conversation store and what opening it had to say. A data folder that cannot be used
+    leaves the window working, with conversations kept in a temporary folder until it closes."""
+    try:
+        store = ConversationStore(settings.data_path)
+    except StorageError as error:
+        log.error("%s", error)
+        fallback = Path(tempfile.mkdtemp(prefix="jarvis-conversations-"))
+        return ConversationStore(fallback), [f"Conversations are not saved this session: {error}"]
+    return store, list(store.notices)

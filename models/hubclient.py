@@ -34,9 +34,13 @@ from pathlib import Path
 from typing import Callable, ContextManager
 from urllib.parse import quote, urljoin, urlsplit
 
+from common.bounded import TooLarge, read_bounded
+
 DEFAULT_ENDPOINT = "https://huggingface.co"
 REDIRECTS = (301, 302, 303, 307, 308)
 USER_AGENT = "jarvis-desktop/0.1 (model manager; python-urllib)"
+# The largest API answer read: a listing of a repository with thousands of files is a few MiB.
+MAX_JSON_BYTES = 32 * 2**20
 
 # Ids that become folder and file names in the cache. A commit or blob id is git's sha1 (40 hex)
 # or an LFS sha256 (64 hex); a repo id is the Hub's `[namespace/]name` (letters, digits, . _ -).
@@ -205,7 +209,9 @@ class HubClient:
     def _json(self, url: str, what: str):
         with self.open(url, {"Accept": "application/json"}, what) as response:
             try:
-                return json.loads(response.read()), response.headers
+                return json.loads(read_bounded(response, MAX_JSON_BYTES, f"the answer for {what}")), response.headers
+            except TooLarge as error:
+                raise HubError(str(error)) from None
             except (ValueError, OSError, http.client.HTTPException) as error:
                 raise TransientError(f"unreadable answer for {what}: {error}") from error
 

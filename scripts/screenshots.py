@@ -152,7 +152,7 @@ def render(out: Path) -> list[Path]:
     app = QApplication.instance() or QApplication([])
     app.setApplicationName("Jarvis Desktop")
     settings = Settings.load()
-    window = MainWindow(settings, app_factory=lambda s: build_app(s, controller=_IdleController()))
+    window = MainWindow(settings, app_factory=lambda s, **kw: build_app(s, controller=_IdleController(), **kw))
     window.resize(*WINDOW_SIZE)
     window.show()
     _wait(app, lambda: window.windowHandle() is not None and window.windowHandle().isExposed())

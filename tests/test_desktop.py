@@ -36,7 +36,7 @@ def send(qtbot, window, text):
 
 
 def test_a_real_request_streams_into_the_chat_and_graph_and_survives_a_restart(qtbot, settings, real_controller):
-    factory = lambda s: build_app(s, controller=real_controller)
+    factory = lambda s, **kw: build_app(s, controller=real_controller, **kw)
     window = open_window(qtbot, settings, factory)
     turn = send(qtbot, window, SIMILARITY)
     assert turn.status == "done", turn.error
@@ -75,8 +75,8 @@ class BlockingController(ScriptedController):
 
 
 def fake_factory(controller, **functions):
-    def factory(settings):
-        app = build_app(settings, controller=controller)
+    def factory(settings, **wiring):
+        app = build_app(settings, controller=controller, **wiring)
         app.engine.experts = app.engine.selector.experts = FakeExperts(**functions)
         return app
     return factory

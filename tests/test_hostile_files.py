@@ -1,11 +1,13 @@
 """Files that are not what they claim: an image declaring billions of pixels, FIFOs given as a plan
 or a controller. Each gets one line and bounded memory, never a hang or a traceback."""
 
+import json
 import os
 import struct
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +58,22 @@ def test_canny_control_on_a_pixel_bomb_fails_in_one_line(tmp_path):
     done = _cli(tmp_path, "run", "canny-control", "--file", str(bomb))
     assert done.returncode != 0
     assert "megapixels" in done.stderr + done.stdout and "Traceback" not in done.stderr
+
+
+def test_text_that_is_not_utf8_is_read_with_replacement_characters(tmp_path):
+    env = {**os.environ, "JARVIS_DATA_DIR": str(tmp_path / "data"), "JARVIS_CONFIG_DIR": str(tmp_path / "config")}
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "run", "sentence-similarity", "--json",
+                           "--text", b"caf\xe9 au lait", "--text", b"\xff\xfe coffee"],
+                          env=env, cwd=ROOT, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert b"Traceback" not in done.stderr and -1 <= json.loads(done.stdout)["outputs"]["score"] <= 1
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_in_one_line(tmp_path):
+    named = os.fsencode(tmp_path) + b"/photo-\xff.png"
+    png_declaring(Path(os.fsdecode(named)), 8, 8)
+    env = {**os.environ, "JARVIS_DATA_DIR": str(tmp_path / "data"), "JARVIS_CONFIG_DIR": str(tmp_path / "config")}
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "ask", "describe it", "--file", named],
+                          env=env, cwd=ROOT, capture_output=True, timeout=60)
+    assert done.returncode == 2
+    assert b"not valid UTF-8" in done.stderr and b"Traceback" not in done.stderr

@@ -66,7 +66,7 @@ def test_start_up_listing_and_a_full_ask_open_no_outside_connection(guard, qtbot
     from desktop.main_window import MainWindow
 
     settings = Settings(data_dir=str(tmp_path / "data"))
-    window = MainWindow(settings, app_factory=lambda s: build_app(s, controller=real_controller))
+    window = MainWindow(settings, app_factory=lambda s, **kw: build_app(s, controller=real_controller, **kw))
     qtbot.addWidget(window)
     window.show()
     assert LocalStore(settings.data_path).list()

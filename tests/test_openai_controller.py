@@ -179,3 +179,71 @@ def test_only_the_configured_host_is_opened_in_the_guard():
     assert netguard._permitted("gpu-box.internal") and not netguard._permitted("other.internal")
     controller.close()
     assert not netguard._permitted("gpu-box.internal")
+
+
+def serve(handler):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+
+class Endless(FakeOpenAI):
+    """Streams one token after another and never finishes, whatever max_tokens said."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.end_headers()
+        chunk = json.dumps({"choices": [{"delta": {"content": "la "}, "finish_reason": None}]})
+        try:
+            while True:
+                self.wfile.write(f"data: {chunk}\n\n".encode())
+                time.sleep(getattr(self, "pause", 0))
+        except OSError:
+            pass  # the client hung up, as it should
+
+
+def test_a_server_that_streams_without_end_is_cut_at_the_token_cap():
+    server, url = serve(Endless)
+    try:
+        result = OpenAIController(url).chat([{"role": "user", "content": "x"}], max_tokens=50)
+    finally:
+        server.shutdown()
+    assert result.finish_reason == "length" and 50 <= result.completion_tokens <= 2 * 50 + 16
+
+
+def test_a_reply_that_goes_on_too_long_is_stopped_with_a_message():
+    class Slow(Endless):
+        pause = 0.05
+
+    server, url = serve(Slow)
+    try:
+        with pytest.raises(ControllerError, match="still replying after 1 s"):
+            OpenAIController(url, max_reply_seconds=1).chat([{"role": "user", "content": "x"}], max_tokens=10_000)
+    finally:
+        server.shutdown()
+
+
+def test_an_endless_line_is_refused_without_reading_it_all():
+    class OneLine(FakeOpenAI):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.end_headers()
+            try:
+                self.wfile.write(b"data: ")
+                for _ in range(300):  # 300 MB if the client read it all
+                    self.wfile.write(b"x" * 2**20)
+            except OSError:
+                pass
+
+    import resource
+
+    server, url = serve(OneLine)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        with pytest.raises(ControllerError, match="longer than 1 MiB"):
+            OpenAIController(url).chat([{"role": "user", "content": "x"}])
+    finally:
+        server.shutdown()
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KiB: well under 100 MB

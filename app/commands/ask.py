@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from app.cli import EXIT_FAILED, EXIT_OK, UsageError
+from app.cli import EXIT_FAILED, EXIT_OK, UsageError, check_file_name
 from core.events import AnswerToken, Event, ModelChosen, PlanReady, StageStarted, TaskDone, TaskFailed, TaskStarted
 
 
@@ -32,6 +32,7 @@ def check_files(paths: list[str]) -> list[Path]:
 
     checked = []
     for raw in paths:
+        check_file_name("--file", raw)
         path = Path(raw).expanduser()
         try:
             check_attachment(path)

@@ -6,6 +6,11 @@ attachments and generated files. Turns are written as their events arrive
 running turn saved up to its last event; `recover_interrupted` marks it on the next start. A new
 turn takes its index inside the transaction that inserts it, so two processes writing to one
 conversation (the window and a command line) add turns beside each other instead of over them.
+
+Storage faults end in `StorageError`, one line naming the file or folder: a folder that cannot be
+written, a full disk, a database of a newer schema (refused before anything is written). A file that
+is not a database, or fails SQLite's quick check, is moved aside as
+`conversations.sqlite3.corrupt-<time>` and a fresh one is made; `notices` says so.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 # A conversation id names its folder under conversations/: a fixed pattern, never a path.
 CONVERSATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+class StorageError(Exception):
+    """The conversation database or its folder cannot be used; the message is one line."""
 
 
 class ConversationIdError(ValueError):
@@ -77,32 +86,93 @@ class ConversationInfo:
 class ConversationStore:
     def __init__(self, data_dir: Path) -> None:
         self.root = Path(data_dir).resolve() / "conversations"
-        self.root.mkdir(parents=True, exist_ok=True)
         self.path = self.root / "conversations.sqlite3"
+        self.notices: list[str] = []  # what opening had to do, for the window and the CLI to say
         self._lock = threading.Lock()  # one connection shared by the GUI and worker threads
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StorageError(f"cannot create the conversations folder {self.root}: "
+                               f"{error.strerror or error}") from None
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageError(f"the conversations folder {self.root} is not writable")
+        if self.path.exists() and not self.path.is_file():
+            raise StorageError(f"{self.path} is not a regular file; move it away")
+        try:
+            self._db = self._connect()
+        except _Damaged as damage:
+            moved = self._move_aside()
+            self.notices.append(f"the conversation database {self.path} was damaged ({damage}); it was moved "
+                                f"to {moved.name} and a new one started")
+            log.error("%s", self.notices[-1])
+            self._db = self._connect()
         self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        """A checked connection: the schema is not newer than ours and the file passes quick_check."""
+        try:
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as error:
+            raise StorageError(f"cannot open {self.path}: {error}") from None
+        try:
+            # Read the version before any pragma that writes (WAL mode rewrites the header), so a
+            # newer app's file is left exactly as it was.
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                db.close()
+                raise StorageError(f"{self.path} was written by a newer version of the app (schema {version}, "
+                                   f"this one reads {SCHEMA_VERSION}); update the app to open it")
+            problems = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
+            if problems != ["ok"]:
+                db.close()
+                raise _Damaged(f"quick_check: {problems[0]}"[:200])
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as error:
+            db.close()
+            if _is_storage_fault(error):
+                raise StorageError(f"cannot use {self.path}: {error}") from None
+            raise _Damaged(str(error)) from None
+        return db
+
+    def _move_aside(self) -> Path:
+        """Keep the damaged file (and its WAL) beside the new one, named by the time it was found."""
+        target = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        while target.exists():
+            target = target.with_name(target.name + "-1")
+        try:
+            self.path.rename(target)
+            for suffix in ("-wal", "-shm"):
+                side = self.path.with_name(self.path.name + suffix)
+                if side.exists():
+                    side.rename(target.with_name(target.name + suffix))
+        except OSError as error:
+            raise StorageError(f"the conversation database {self.path} is damaged and cannot be moved aside: "
+                               f"{error.strerror or error}") from None
+        return target
 
     # -- plumbing ------------------------------------------------------------------------------
 
     @contextmanager
     def transaction(self):
+        """One write transaction; SQLite's errors (a full disk, a read-only file) become StorageError."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise StorageError(f"cannot write {self.path}: {error}") from None
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("COMMIT")
+            except BaseException as error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if isinstance(error, sqlite3.Error):
+                    raise StorageError(f"cannot write {self.path}: {error}") from None
                 raise
-            self._db.execute("COMMIT")
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path} was written by a newer version (schema {version}); "
-                               "update the app to open it")
         for target in range(version + 1, SCHEMA_VERSION + 1):
             with self.transaction() as db:
                 # Statement by statement: executescript() would commit mid-transaction.
@@ -211,6 +281,16 @@ class ConversationStore:
                 db.execute("UPDATE turns SET status = 'interrupted', record = ? WHERE conversation_id = ? AND idx = ?",
                            (json.dumps(data, ensure_ascii=False), conversation_id, idx))
         return interrupted
+
+
+class _Damaged(Exception):
+    """The database file is not a usable SQLite database (opening moves it aside)."""
+
+
+def _is_storage_fault(error: sqlite3.Error) -> bool:
+    """Faults of the disk or the permissions, which moving the file aside would not cure."""
+    text = str(error).lower()
+    return any(word in text for word in ("disk", "readonly", "read-only", "unable to open", "locked"))
 
 
 def _record(turn: Turn) -> str:

@@ -16,16 +16,24 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
+from common.bounded import TooLarge, lines_bounded, read_bounded
 from common.cancel import Cancelled, CancelToken
 from core.llm.controller import ChatResult, ControllerError
 from core.offline import netguard
 
 log = logging.getLogger(__name__)
 
+# Limits on what a server may send, so a broken or hostile one cannot hold a turn or fill memory.
+MAX_LINE_BYTES = 1 << 20  # one server-sent event; a chunk is a few hundred bytes
+MAX_MODELS_BYTES = 4 << 20  # the /models listing
+# A server that ignores max_tokens is cut off this far past it (pieces are tokens or a few of them).
+TOKEN_SLACK = 2.0
+MAX_REPLY_SECONDS = 600.0  # one reply, however steadily it streams
+
 
 class OpenAIController:
     def __init__(self, base_url: str, model: str = "", api_key: str = "", timeout: float = 120.0,
-                 connect_timeout: float = 10.0) -> None:
+                 connect_timeout: float = 10.0, max_reply_seconds: float = MAX_REPLY_SECONDS) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ControllerError(f"controller URL must look like http://host:port/v1, got '{base_url}'")
@@ -34,6 +42,7 @@ class OpenAIController:
         self.api_key = api_key
         self.timeout = timeout
         self.connect_timeout = connect_timeout
+        self.max_reply_seconds = max_reply_seconds
         self._model = model
         # The configured server is the one outside host this controller may reach; nothing else.
         self._release = netguard.allow(self.host)
@@ -80,8 +89,10 @@ class OpenAIController:
     def _first_model(self) -> str:
         with self._open(self._request("/models")) as response:
             try:
-                models = json.loads(response.read())["data"]
+                models = json.loads(read_bounded(response, MAX_MODELS_BYTES, f"{self.base_url}/models"))["data"]
                 return models[0]["id"]
+            except TooLarge as error:
+                raise ControllerError(str(error)) from None
             except (ValueError, KeyError, IndexError, TypeError) as error:
                 raise ControllerError(f"{self.base_url}/models did not list any model") from error
 
@@ -105,6 +116,7 @@ class OpenAIController:
         if cancel is not None:
             cancel.on_cancel(stop)
         parts, finish, first_token = [], "stop", 0.0
+        most_pieces = int(max_tokens * TOKEN_SLACK) + 16
         try:
             for piece, reason in _events(response, self.base_url):
                 if piece:
@@ -116,6 +128,15 @@ class OpenAIController:
                     finish = reason
                 if cancel is not None and cancel.cancelled:
                     raise Cancelled("cancelled")
+                if len(parts) >= most_pieces:
+                    log.warning("%s kept sending past max_tokens=%d; reply cut there", self.base_url, max_tokens)
+                    finish = "length"
+                    break
+                if time.perf_counter() - start > self.max_reply_seconds:
+                    raise ControllerError(f"the controller server at {self.base_url} was still replying after "
+                                          f"{self.max_reply_seconds:.0f} s; stopped it")
+        except TooLarge as error:
+            raise ControllerError(f"the controller server at {self.base_url} sent {error}; stopped it") from None
         except (OSError, ValueError) as error:
             if closed.is_set() or (cancel is not None and cancel.cancelled):
                 raise Cancelled("cancelled") from error
@@ -135,7 +156,7 @@ class OpenAIController:
 def _events(response, where: str):
     """(content piece, finish reason) from a server-sent-events chat stream."""
     saw_data = finished = False
-    for raw in response:
+    for raw in lines_bounded(response, MAX_LINE_BYTES, "a line"):
         line = raw.decode("utf-8", "replace").strip()
         if not line or line.startswith(":") or not line.startswith("data:"):
             continue
