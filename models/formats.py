@@ -94,29 +94,55 @@ def check_safetensors(path: Path) -> int:
             raise FormatError(f"{path.name}: unreadable safetensors header ({error})") from error
     if not isinstance(header, dict):
         raise FormatError(f"{path.name}: the safetensors header is not a JSON object")
+    spans = sorted(_tensor_span(path.name, name, info) for name, info in header.items() if name != "__metadata__")
+    # The format's rule: the tensors tile the data buffer exactly, in any order, no gaps or overlaps.
     end = 0
-    tensors = 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            begin, stop = info["data_offsets"]
-        except (TypeError, KeyError, ValueError) as error:
-            raise FormatError(f"{path.name}: tensor {name!r} has no data offsets") from error
-        if not 0 <= begin <= stop:
-            raise FormatError(f"{path.name}: tensor {name!r} has impossible offsets {begin}..{stop}")
-        end = max(end, stop)
-        tensors += 1
+    for begin, stop, name in spans:
+        if begin != end:
+            raise FormatError(f"{path.name}: tensor {name!r} starts at byte {begin} of the data, expected {end} "
+                              "(tensors overlap or leave a gap)")
+        end = stop
     expected = 8 + header_len + end
     if size < expected:
         raise FormatError(f"{path.name}: truncated: the header describes {expected} bytes, "
                           f"the file has {size}")
     if size > expected:
         raise FormatError(f"{path.name}: {size - expected} unexpected bytes after the tensors")
-    return tensors
+    return len(spans)
+
+
+# Bits per element of each safetensors dtype.
+SAFETENSORS_BITS = {"BOOL": 8, "U8": 8, "I8": 8, "F8_E4M3": 8, "F8_E5M2": 8, "F8_E8M0": 8, "I16": 16, "U16": 16,
+                    "F16": 16, "BF16": 16, "I32": 32, "U32": 32, "F32": 32, "I64": 64, "U64": 64, "F64": 64,
+                    "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6}
+
+
+def _tensor_span(file: str, name: str, info) -> tuple[int, int, str]:
+    """(begin, stop, name) of one tensor, checked: its dtype and shape fill exactly its offsets."""
+    try:
+        begin, stop = info["data_offsets"]
+        dtype, shape = info["dtype"], list(info["shape"])
+    except (TypeError, KeyError, ValueError) as error:
+        raise FormatError(f"{file}: tensor {name!r} lacks its dtype, shape or data offsets") from error
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (begin, stop, *shape)):
+        raise FormatError(f"{file}: tensor {name!r} has impossible offsets or shape")
+    if begin > stop:
+        raise FormatError(f"{file}: tensor {name!r} has impossible offsets {begin}..{stop}")
+    if dtype not in SAFETENSORS_BITS:
+        raise FormatError(f"{file}: tensor {name!r} has an unknown dtype {str(dtype)[:20]!r}")
+    elements = 1
+    for n in shape:
+        elements *= n
+    needed = -(-elements * SAFETENSORS_BITS[dtype] // 8)
+    if needed != stop - begin:
+        raise FormatError(f"{file}: tensor {name!r} ({dtype} {shape}) needs {needed} bytes but its offsets "
+                          f"hold {stop - begin}")
+    return begin, stop, name
 
 
 # -- GGUF ---------------------------------------------------------------------------------------
+# Read by hand rather than with the `gguf` package: that maps the whole file through numpy and is
+# not otherwise a dependency; this reads only the header and tensor table, with bounds.
 
 GGUF_MAGIC = b"GGUF"
 # ggml tensor types: (elements per block, bytes per block). Types missing here are only checked
@@ -130,6 +156,10 @@ GGML_TYPES = {
 }
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
+# Bounds on a header, far above any real model's (a chat template is tens of KiB, arrays are never
+# nested), so crafted metadata ends in a FormatError instead of memory, recursion or a stack trace.
+MAX_GGUF_STRING = 16 << 20
+MAX_GGUF_NESTING = 3
 
 
 @dataclass(frozen=True)
@@ -161,29 +191,40 @@ class _Reader:
     def unpack(self, fmt: str):
         return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
 
-    def string(self) -> str:
+    def _length(self) -> int:
         length = self.unpack("<Q")
-        if length > self.size:
+        if length > min(self.size, MAX_GGUF_STRING):
             raise FormatError(f"{self.label}: corrupt GGUF header (string of {length} bytes)")
-        return self.read(length).decode("utf-8", errors="replace")
+        return length
 
-    def value(self, kind: int):
+    def string(self) -> str:
+        return self.read(self._length()).decode("utf-8", errors="replace")
+
+    def skip(self, count: int) -> None:
+        self.handle.seek(count, 1)
+        if self.handle.tell() > self.size:
+            raise FormatError(f"{self.label}: truncated inside the GGUF header")
+
+    def value(self, kind: int, depth: int = 0):
+        """A scalar or string value; arrays (the vocabulary, merges) are skipped and give None."""
         if kind in _SCALARS:
             return self.unpack(_SCALARS[kind])
         if kind == _STRING:
             return self.string()
         if kind == _ARRAY:
+            if depth >= MAX_GGUF_NESTING:
+                raise FormatError(f"{self.label}: corrupt GGUF header (arrays nested deeper than {MAX_GGUF_NESTING})")
             item_kind, count = self.unpack("<I"), self.unpack("<Q")
             if count > self.size:
                 raise FormatError(f"{self.label}: corrupt GGUF header (array of {count} items)")
             if item_kind in _SCALARS:  # skip numeric arrays without decoding them
-                width = struct.calcsize(_SCALARS[item_kind])
-                self.handle.seek(width * count, 1)
-                if self.handle.tell() > self.size:
-                    raise FormatError(f"{self.label}: truncated inside the GGUF header")
+                self.skip(struct.calcsize(_SCALARS[item_kind]) * count)
+            elif item_kind == _STRING:
+                for _ in range(count):
+                    self.skip(self._length())
             else:
                 for _ in range(count):
-                    self.value(item_kind)
+                    self.value(item_kind, depth + 1)
             return None
         raise FormatError(f"{self.label}: corrupt GGUF header (value type {kind})")
 
@@ -221,7 +262,9 @@ def read_gguf(path: Path) -> GGUFInfo:
                 elements *= reader.unpack("<Q")
             kind, offset = reader.unpack("<I"), reader.unpack("<Q")
             tensors.append((offset, kind, elements))
-        alignment = int(metadata.get("general.alignment", 32)) or 32
+        alignment = metadata.get("general.alignment", 32)
+        if not isinstance(alignment, int) or isinstance(alignment, bool) or not 1 <= alignment <= 1 << 20:
+            raise FormatError(f"{path.name}: corrupt GGUF header (alignment {str(alignment)[:20]})")
         data_start = -(-handle.tell() // alignment) * alignment
     for offset, kind, elements in tensors:
         block, width = GGML_TYPES.get(kind, (1, 0))

@@ -76,6 +76,7 @@ def import_model(store: LocalStore, source: Path | str, task: str | None = None,
                 moved.append((target, src))
             else:
                 shutil.copyfile(src, target)
+                os.chmod(target, src.stat().st_mode & 0o666)  # a private file stays private
             digest = hash_file(target)
             recorded[rel] = {"size": digest.size, "sha256": digest.sha256}
         entry = load_catalogue().expert(model_id)
@@ -98,6 +99,20 @@ def import_model(store: LocalStore, source: Path | str, task: str | None = None,
     return record
 
 
+def check_link(folder: Path, path: Path) -> None:
+    """A file reached through a link must stay inside the folder, or be the blob of a snapshot in
+    a Hugging Face cache (snapshots/<commit>/x links to ../../blobs/<hash>), so an import never copies
+    a file from elsewhere that the link's author chose."""
+    target = path.resolve()
+    if target.is_relative_to(folder):
+        return
+    repo = folder.parent.parent
+    if folder.parent.name == "snapshots" and target.parent == repo / "blobs":
+        return
+    raise ModelManagerError(f"{path}: a link to {target}, outside the folder being imported; "
+                            "copy the file in instead")
+
+
 def plan_gguf(path: Path) -> ImportPlan:
     try:
         info = read_gguf(path)
@@ -113,11 +128,14 @@ def plan_gguf(path: Path) -> ImportPlan:
 
 
 def plan_folder(folder: Path) -> ImportPlan:
+    folder = folder.resolve()
     if not (folder / "config.json").is_file() and not (folder / "model_index.json").is_file():
         raise ModelManagerError(f"{folder}: no config.json (nor a diffusers model_index.json): "
                                 "not a Hugging Face model folder")
     files = [p for p in sorted(folder.rglob("*")) if p.is_file()
              and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+    for path in files:
+        check_link(folder, path)
     weights = [p for p in files if p.suffix == ".safetensors"]
     if not weights:
         pickles = [p.name for p in files if p.name.endswith(PICKLE_SUFFIXES)]
