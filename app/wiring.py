@@ -49,13 +49,7 @@ def build_app(settings: Settings, controller_override: str | None = None,
     """`controller_override` is a GGUF path (the CLI's --controller); `controller` an already
     loaded one (tests share one across many apps); `history` the window's open store, so the
     window and its engine share one connection (and one fallback when the folder is unusable)."""
-    if controller is None and settings.controller_url and not controller_override:
-        controller = OpenAIController(settings.controller_url, settings.controller_model,
-                                      settings.controller_api_key)
-    if controller is None:
-        controller = LlamaController(LlamaSettings(
-            path=controller_path(settings, controller_override), n_ctx=settings.n_ctx,
-            n_threads=settings.n_threads or None, n_gpu_layers=settings.n_gpu_layers))
+    controller = controller or build_controller(settings, controller_override)
     store = LocalStore(settings.data_path)
     runtime = build_runtime(settings, store)
     engine = Engine(controller, runtime, planner=planner_for(settings)(controller))
@@ -64,6 +58,16 @@ def build_app(settings: Settings, controller_override: str | None = None,
         history.recover_interrupted()
     engine.bus.subscribe(TurnRecorder(history))
     return App(settings, store, runtime, engine, history)
+
+
+def build_controller(settings: Settings, controller_override: str | None = None) -> Controller:
+    """The settings' controller: a server when `controller_url` is set (and no GGUF was given),
+    else llama.cpp in this process (loaded on first use)."""
+    if settings.controller_url and not controller_override:
+        return OpenAIController(settings.controller_url, settings.controller_model, settings.controller_api_key)
+    return LlamaController(LlamaSettings(
+        path=controller_path(settings, controller_override), n_ctx=settings.n_ctx,
+        n_threads=settings.n_threads or None, n_gpu_layers=settings.n_gpu_layers))
 
 
 def build_runtime(settings: Settings, store: LocalStore | None = None) -> ExpertRuntime:

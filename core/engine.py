@@ -22,7 +22,7 @@ from core.llm.controller import Controller, ControllerError
 from core.llm_tasks import run_with_controller
 from core.plan import PlanError, Task, parse_plan, validate
 from core.planning.planner import Planner, PlanOutcome
-from core.responder import Responder
+from core.answering.responder import Responder
 from core.selector import CONTROLLER_MODEL, Selection, Selector
 from core.turn import Turn, run_status
 
@@ -44,7 +44,7 @@ class Engine:
         self.bus = EventBus()
         self.planner = planner or Planner(controller)
         self.selector = Selector(controller, experts)
-        self.responder = Responder(controller)
+        self.responder = Responder(controller, recommend=getattr(experts, "recommend", None))
         self.executor = Executor(self.bus, max_workers=max_workers)
         # One turn at a time: listeners read the stream as one turn's story.
         self._one_turn = threading.Lock()

@@ -150,7 +150,9 @@ class _Run:
             tid, because = stack.pop()
             if tid in self.results:
                 continue
-            reason = f"skipped: task {because} ({self.tasks[because].type}) {cause_status}"
+            # The status says "skipped"; the reason says only why, so no display repeats the word.
+            happened = "was skipped" if cause_status == "skipped" else cause_status
+            reason = f"its input, task {because} ({self.tasks[because].type}), {happened}"
             result = TaskResult(tid, self.tasks[tid].type, self.models.get(tid, ""), "skipped", error=reason)
             self.results[tid] = result
             events.append(TaskFailed(task_id=tid, error=reason, skipped=True, result=result.to_dict()))

@@ -19,6 +19,15 @@ class ModelInfo(Protocol):
     size_bytes: int
 
 
+class Recommendation(Protocol):
+    """A model to download for a task nothing installed can do (a catalogue entry)."""
+
+    id: str
+    description: str
+    license: str
+    download_bytes: int
+
+
 class ExpertProvider(Protocol):
     def candidates(self, task: str) -> list[ModelInfo]:
         """Installed models able to do `task`, best first."""
@@ -31,3 +40,6 @@ class ExpertProvider(Protocol):
         tasks can consume, plus anything structured ("labels", "boxes", "score") and "device".
         Raises an exception with a plain message on failure.
         """
+
+    # Optional: `recommend(task) -> Recommendation | None`; the engine asks it when a task has no
+    # installed model, so the answer can say what to install.

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from common.cancel import CancelToken
+from models.catalogue import ExpertEntry, load_catalogue
 from models.devices import SINGLE, Placement, decide, device_capacity, gpu_info
 from models.formats import FormatError
 from models.memory import WeightSize, estimate
@@ -75,6 +76,15 @@ class ExpertRuntime:
         ranked = sorted(installed, key=lambda r: (_key(r.id, r.task, task) not in self._warm, r.task != task,
                                                   r.size_bytes))
         return builtin_records(task) + ranked
+
+    def recommend(self, task: str) -> ExpertEntry | None:
+        """The catalogue's first model for `task` that is not installed: what to download when
+        no installed model can do it (the answer and the window offer it)."""
+        if runner_for(task) is None:
+            return None
+        installed = {r.id for r in self.store.list()}
+        entries = [e for name in model_tasks_for(task) for e in load_catalogue().experts_for(name)]
+        return next((e for e in entries if e.id not in installed), None)
 
     def record(self, model_id: str) -> ModelRecord | None:
         """A built-in or installed model by id."""

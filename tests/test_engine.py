@@ -32,13 +32,13 @@ def test_a_turn_runs_all_four_stages_in_order(tmp_path):
     conversation = recorded(engine, ConversationStore(tmp_path)).create()
     turn = engine.ask("How similar are 'a cat' and 'a kitten'?", conversation)
     assert turn.status == "done"
-    assert turn.answer == "They are similar (0.8)."
+    assert turn.answer == "Sentence similarity, by fake/sentence-similarity: score 0.8\n\nThey are similar (0.8)."
     assert turn.results[0].outputs["score"] == 0.8
     stages = [e.stage for e in events if isinstance(e, StageStarted)]
     assert stages == ["planning", "selection", "execution", "response"]
     kinds = [type(e) for e in events]
     assert kinds.index(PlanReady) < kinds.index(ModelChosen) < kinds.index(AnswerToken) < kinds.index(RunFinished)
-    assert ConversationStore(tmp_path).open(conversation.id).turns[0].answer == "They are similar (0.8)."
+    assert ConversationStore(tmp_path).open(conversation.id).turns[0].answer == turn.answer
 
 
 def test_text_task_without_an_expert_is_done_by_the_controller(tmp_path):
@@ -52,12 +52,14 @@ def test_text_task_without_an_expert_is_done_by_the_controller(tmp_path):
 
 def test_task_with_no_model_fails_with_advice_and_the_answer_says_so(tmp_path):
     plan = {"tasks": [{"id": 0, "task": "text-to-image", "dep": [], "args": {"text": "a boat"}}]}
-    engine, controller, _ = make_engine(plan, "I could not draw it.")
+    engine, controller, _ = make_engine(plan, "I drew a lovely boat.")
     turn = engine.ask("Draw a boat", ConversationStore(tmp_path).create())
-    assert turn.status == "failed" and turn.answer == "I could not draw it."  # nothing ran, still answered
-    assert turn.results[0].status == "failed"
+    assert turn.status == "failed" and turn.results[0].status == "failed"
     assert "install one in the model manager" in turn.results[0].error
-    assert "FAILED" in controller.calls[-1][2]["content"]
+    # Nothing ran: the answer is the product's account of the failure, and the controller is not
+    # asked to talk about results that do not exist.
+    assert turn.answer.startswith("Text-to-image (task 0) could not run: no installed model can do text-to-image.")
+    assert "lovely" not in turn.answer and len(controller.calls) == 1
 
 
 def test_several_candidates_are_chosen_by_the_controller_with_a_reason(tmp_path):
@@ -145,7 +147,7 @@ def test_cancellation_in_each_stage(tmp_path, stage):
 def test_multi_turn_history_reaches_the_planner(tmp_path):
     plan2 = {"tasks": [{"id": 0, "task": "translation", "dep": [],
                         "args": {"text": "score 0.8", "language": "German"}}]}
-    engine, controller, _ = make_engine(SIMILARITY_PLAN, "similar", plan2, "Punktzahl 0.8", "done",
+    engine, controller, _ = make_engine(SIMILARITY_PLAN, "The score is 0.8.", plan2, "Punktzahl 0.8", "done",
                                         sentence_similarity=lambda i, c: {"text": "score 0.8"})
     conversation = ConversationStore(tmp_path).create()
     engine.ask("How similar are 'a cat' and 'a kitten'?", conversation)
@@ -159,7 +161,7 @@ def test_multi_turn_history_reaches_the_planner(tmp_path):
 
 def test_store_survives_reopen_search_rename_delete_and_interrupted_turns(tmp_path):
     store = ConversationStore(tmp_path)
-    engine, _, _ = make_engine(SIMILARITY_PLAN, "similar", sentence_similarity=lambda i, c: {"text": "0.8"})
+    engine, _, _ = make_engine(SIMILARITY_PLAN, "similar.", sentence_similarity=lambda i, c: {"text": "similar 0.8"})
     recorded(engine, store)
     first = store.create("Cats")
     engine.ask("How similar are 'a cat' and 'a kitten'?", first)
@@ -175,7 +177,7 @@ def test_store_survives_reopen_search_rename_delete_and_interrupted_turns(tmp_pa
     assert [c.id for c in reopened.list("kitten")] == [first.id]
     assert [c.id for c in reopened.list("wolves")] == [second.id]
     assert reopened.list("100%") == []
-    assert reopened.open(first.id).turns[0].answer == "similar"
+    assert reopened.open(first.id).turns[0].answer.endswith("similar 0.8\n\nsimilar.")
     reopened.delete(first.id)
     assert reopened.open(first.id) is None and not first.folder.exists()
 

@@ -70,6 +70,27 @@ def test_real_turn_runs_minilm_and_streams_an_answer_with_the_score(app, tmp_pat
     assert 0.5 < result.outputs["score"] < 0.9  # a paraphrase, measured by the real model
     assert turn.answer and "".join(tokens).strip() == turn.answer
     assert f"{result.outputs['score']:.2f}" in turn.answer
+    # Every number, quotation and model id in the answer is in the request or the record.
+    from core.answering.claims import Support
+    from core.answering.evaluation import claims_in
+    from core.answering.facts import support_texts
+
+    assert claims_in(turn.answer, Support.of(*support_texts(SIMILARITY, turn.results), counts=1)) == []
+
+
+def test_a_request_no_installed_model_can_do_says_what_to_install_and_exits_1(tmp_path):
+    plan = tmp_path / "draw.json"
+    plan.write_text(json.dumps([{"id": 0, "task": "text-to-image", "dep": [], "args": {"text": "a red boat"}}]))
+    env = {**__import__("os").environ, "JARVIS_DATA_DIR": str(tmp_path / "data"),
+           "JARVIS_CONFIG_DIR": str(tmp_path / "config")}
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "ask", "Draw a red boat", "--plan", str(plan),
+                           "--json"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    record = json.loads(done.stdout)
+    assert record["status"] == "failed"
+    answer = record["answer"]
+    assert answer.startswith("Text-to-image (task 0) could not run: no installed model can do text-to-image.")
+    assert "main.py models download stable-diffusion-v1-5/stable-diffusion-v1-5" in answer and "licence" in answer
 
 
 def test_real_multi_turn_request_refers_to_the_earlier_result(app, tmp_path):

@@ -89,7 +89,7 @@ def test_failure_skips_dependents_and_the_rest_goes_on():
                                   2: lambda i, c: {"text": "never"}, 3: lambda i, c: {"audio": "/x.wav"}})
     assert results[0].status == "done"
     assert results[1].status == "failed" and results[1].error == "model exploded"
-    assert results[2].status == "skipped" and "task 1 (summarization) failed" in results[2].error
+    assert results[2].status == "skipped" and results[2].error == "its input, task 1 (summarization), failed"
     assert results[3].status == "done"
     skipped = [e for e in events if isinstance(e, TaskFailed) and e.skipped]
     assert [e.task_id for e in skipped] == [2]

@@ -34,11 +34,10 @@ class StageController:
         self.fault = lambda stage: None
 
     def chat(self, messages, *, schema=None, max_tokens=512, on_token=None, cancel=None, stage="general"):
-        # The responder streams its answer; a text task run by the controller does not.
-        self.fault("planning" if stage == "planning" else "response" if on_token else "execution")
+        self.fault(stage if stage in ("planning", "response") else "execution")
         if cancel is not None:
             cancel.raise_if_cancelled()
-        text = json.dumps(PLAN) if stage == "planning" else "answer"
+        text = json.dumps(PLAN) if stage == "planning" else "The score is 0.9." if stage == "response" else "answer"
         if on_token:
             on_token(text)
         return ChatResult(text, "stop")
@@ -60,10 +59,10 @@ def then_all_is_well(engine, controller, behaviour, conversation, tmp_path, faul
     controller.fault = lambda stage: None
     behaviour["similarity"] = lambda inputs, cancel: {"text": "score 0.9", "score": 0.9}
     after = engine.ask("compare them again", conversation)
-    assert after.status == "done" and after.answer == "answer"
+    assert after.status == "done" and after.answer.endswith("Summarization, by the controller: answer\n\nThe score is 0.9.")
     saved = ConversationStore(tmp_path).open(conversation.id).turns
     assert [t.status for t in saved] == ["done", fault_status, "done"]
-    assert saved[0].answer == "answer" and saved[0].results[0].outputs["score"] == 0.9
+    assert saved[0].answer == after.answer and saved[0].results[0].outputs["score"] == 0.9
     return saved
 
 
@@ -103,21 +102,30 @@ def test_a_task_that_raises_fails_alone_its_dependents_are_skipped_and_the_next_
     assert saved[1].results[0].status == "failed"
 
 
-@pytest.mark.parametrize("stage, error", [
-    ("planning", RuntimeError("llama_decode returned -1")),
-    ("response", ControllerError("the controller server closed the connection")),
-])
-def test_a_controller_that_fails_fails_the_turn_with_its_reason_and_the_next_request_works(tmp_path, stage, error):
+def test_a_controller_that_fails_in_planning_fails_the_turn_with_its_reason_and_the_next_request_works(tmp_path):
     engine, controller, behaviour, conversation = setup(tmp_path)
+    error = RuntimeError("llama_decode returned -1")
 
     def fault(s):
-        if s == stage:
+        if s == "planning":
             raise error
 
     controller.fault = fault
     turn = engine.ask("compare 'a cat' and 'a dog'", conversation)
     assert turn.status == "failed" and str(error) in turn.error
-    if stage == "response":
-        assert [r.status for r in turn.results] == ["done", "done"]
     saved = then_all_is_well(engine, controller, behaviour, conversation, tmp_path, "failed")
     assert str(error) in saved[1].error
+
+
+def test_a_controller_that_fails_while_answering_leaves_the_facts_as_the_answer(tmp_path):
+    engine, controller, behaviour, conversation = setup(tmp_path)
+
+    def fault(s):
+        if s == "response":
+            raise ControllerError("the controller server closed the connection")
+
+    controller.fault = fault
+    turn = engine.ask("compare 'a cat' and 'a dog'", conversation)
+    assert turn.status == "done" and [r.status for r in turn.results] == ["done", "done"]
+    assert turn.answer == "Sentence similarity, by fake/sentence-similarity: score 0.9\nSummarization, by the controller: answer"
+    then_all_is_well(engine, controller, behaviour, conversation, tmp_path, "done")

@@ -94,4 +94,5 @@ def test_a_planned_chain_runs_through_the_real_runners(tiny, data, tmp_path):
     assert audio.is_relative_to(conversation.folder) and soundfile.info(str(audio)).frames > 0
     assert runtime.loads == 2
     assert labels.outputs["text"] in json.dumps(controller.calls[-1])  # the answer was written from the results
-    assert turn.answer == "It shows a cat; the audio reads the labels."
+    assert turn.answer.startswith("Image classification, by tiny/image-classification: ")
+    assert turn.answer.endswith("\n\nIt shows a cat; the audio reads the labels.")

@@ -453,7 +453,7 @@ def test_a_planned_canny_controlnet_chain_runs_end_to_end(tiny, tmp_path):
     assert "following the canny map" in drawing.outputs["text"] and "Canny first" not in drawing.outputs["text"]
     image = Path(drawing.outputs["image"])
     assert image.is_relative_to(conversation.folder) and _png(str(image), conversation.folder).size == PHOTO_SIZE
-    assert turn.answer == "Here is a red car drawn on the outlines of your photo."
+    assert image.name in turn.answer and turn.answer.endswith("\n\nHere is a red car drawn on the outlines of your photo.")
 
 
 def test_main_py_run_canny_text_to_image_with_an_imported_tiny_controlnet(tiny, tmp_path, photo, capsys):

@@ -97,7 +97,7 @@ def test_fifty_turns_in_one_conversation_keep_memory_flat_and_are_all_saved(tmp_
     assert all(t.status == "done" for t in reloaded.turns)
     assert [t.request for t in reloaded.turns] == [
         f"draw a boat, take {n}, and tell me what you see" for n in range(1, TURNS + 1)]
-    assert reloaded.turns[-1].answer == f"Here is the boat ({TURNS})."
+    assert reloaded.turns[-1].answer.endswith(f"\n\nHere is the boat ({TURNS}).")
     # Artifacts of every turn stay in the conversation's folder and are known to the next turn.
     assert len(reloaded.known_files()) >= 1
     assert all(t.results[0].outputs["image"].startswith(str(conversation.folder)) for t in reloaded.turns)

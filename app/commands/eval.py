@@ -35,6 +35,44 @@ def add_parser(commands) -> None:
     plan.add_argument("--predictions", metavar="FILE", help="also write each sample's plan and scores as JSON lines")
     plan.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     plan.set_defaults(handler=cmd_eval_plan)
+    answers = kinds.add_parser("answers", help="grounding of answers on the project's fixed execution records")
+    answers.add_argument("--controller", metavar="PATH.gguf", help="controller GGUF to use instead of the setting")
+    answers.add_argument("--controller-url", metavar="URL", help="an OpenAI-compatible server as the controller")
+    answers.add_argument("--limit", type=int, metavar="N", help="only the first N records")
+    answers.add_argument("--show", action="store_true", help="print each answer and what the check found")
+    answers.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    answers.set_defaults(handler=cmd_eval_answers)
+
+
+def cmd_eval_answers(args) -> int:
+    from app.settings import Settings
+    from app.wiring import build_controller, build_runtime
+    from core.answering.evaluation import evaluate_answers, load_records
+    from core.answering.responder import Responder
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    settings = Settings.load()
+    if args.controller_url:
+        settings.controller_url = args.controller_url
+    controller = build_controller(settings, args.controller)
+    # The real catalogue's recommendations, as the app gives them; nothing is run.
+    responder = Responder(controller, recommend=build_runtime(settings).recommend)
+    report = evaluate_answers(responder, load_records(), args.limit)
+    summary = {"controller": controller.name, **report.summary()}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return EXIT_OK
+    if args.show:
+        for score in report.scores:
+            print(f"--- [{score.kind}] {score.request}\n{score.answer}")
+            if score.draft_unsupported:
+                print(f"(the controller's draft claimed {', '.join(score.draft_unsupported)}: not in the record)")
+    print(f"controller: {summary['controller']}")
+    for key in ("n", "unsupported_rate", "draft_unsupported_rate", "failures_reported", "prose_rate",
+                "seconds_per_answer"):
+        print(f"  {key:24} {summary[key]}")
+    return EXIT_OK
 
 
 def cmd_eval_plan(args) -> int:

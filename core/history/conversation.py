@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.responder import describe_result
+from core.answering.facts import describe_result
 from core.turn import Turn
 
 
