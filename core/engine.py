@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from common.cancel import Cancelled, CancelToken
+from core.answering.responder import Responder
 from core.events import AnswerToken, EventBus, ModelChosen, PlanReady, RunFinished, StageStarted, TurnStarted
 from core.executor import Executor
 from core.experts import ExpertProvider
@@ -22,7 +23,7 @@ from core.llm.controller import Controller, ControllerError
 from core.llm_tasks import run_with_controller
 from core.plan import PlanError, Task, parse_plan, validate
 from core.planning.planner import Planner, PlanOutcome
-from core.answering.responder import Responder
+from core.planning.context import planning_context
 from core.selector import CONTROLLER_MODEL, Selection, Selector
 from core.turn import Turn, run_status
 
@@ -98,7 +99,9 @@ class Engine:
         """Emit the stages' events; returns the answer."""
         self.bus.emit(StageStarted(stage="planning"))
         if given_plan is None:
-            outcome = self.planner.plan(turn.request, list(turn.files), conversation.history(exclude=turn), cancel)
+            attached = {name: path for name, path in turn.files.items() if path in turn.attachments}
+            files, history = planning_context(turn.request, attached, turn.files, conversation.history(exclude=turn))
+            outcome = self.planner.plan(turn.request, list(files), history, cancel)
         else:
             graph = parse_plan(given_plan, set(turn.files))
             validate(graph)

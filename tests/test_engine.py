@@ -234,3 +234,31 @@ def test_models_of_waiting_tasks_load_while_earlier_tasks_run(tmp_path):
                                                                    ConversationStore(tmp_path).create(), [source])
     assert [r.status for r in turn.results] == ["done", "done"]
     assert order[0] == ("prefetch", "text-to-speech")
+
+
+def test_a_request_with_its_own_attachment_is_planned_on_it_without_earlier_turns(tmp_path):
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"\x89PNG fake")
+    caption = {"tasks": [{"id": 0, "task": "image-to-text", "dep": [], "args": {"image": "photo.png"}}]}
+    engine, controller, _ = make_engine(SIMILARITY_PLAN, "The score is 0.8.", caption, "A cat.",
+                                        sentence_similarity=lambda i, c: {"text": "score 0.8"},
+                                        image_to_text=lambda i, c: {"text": "a cat"})
+    conversation = ConversationStore(tmp_path / "c").create()
+    engine.ask("How similar are 'a cat' and 'a kitten'?", conversation)
+    turn = engine.ask("Describe this picture", conversation, [photo])
+    planning = controller.calls[2][-1]["content"]
+    assert "Earlier in this conversation" not in planning and "a kitten" not in planning
+    assert turn.plan[0]["task"] == "image-to-text"
+
+
+def test_only_a_request_that_refers_back_gets_the_history():
+    from core.planning.context import planning_context
+
+    history = [{"request": "How similar are 'a' and 'b'?", "summary": "score 0.8"}]
+    known = {"old.png": "/c/old.png"}
+    assert planning_context("Now translate that into German", {}, known, history) == (known, history)
+    assert planning_context("Translate 'good morning' into German", {}, known, history) == (known, [])
+    assert planning_context("What is the capital of France?", {}, known, history) == (known, [])
+    new = {"new.png": "/c/new.png"}
+    assert planning_context("Describe this picture", new, {**known, **new}, history) == (new, [])
+    assert planning_context("Compare new.png with old.png", new, {**known, **new}, history)[0] == {**known, **new}

@@ -137,3 +137,15 @@ def test_cli_bad_input_gets_a_clear_message_not_a_traceback(tmp_path, args, mess
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_real_request_with_its_own_picture_is_planned_on_the_picture_not_the_earlier_turn(app, tmp_path):
+    from PIL import Image
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (32, 32), "red").save(photo)
+    conversation = ConversationStore(tmp_path).create()
+    assert app.engine.ask(SIMILARITY, conversation).status == "done"
+    turn = app.engine.ask("Describe this picture", conversation, [photo])
+    assert turn.plan and turn.plan[0]["task"] != "sentence-similarity"
+    assert "photo.png" in json.dumps(turn.plan) and "kitten" not in json.dumps(turn.plan)
