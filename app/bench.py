@@ -6,6 +6,7 @@ model was computing (the union of their intervals, so concurrent branches are no
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import statistics
@@ -100,8 +101,11 @@ def measure_startup(env: dict) -> dict:
               "from desktop.main_window import MainWindow; w=MainWindow(); w.show(); app.processEvents(); "
               "print(time.perf_counter()-t)")
     env = {**env, "QT_QPA_PLATFORM": "offscreen"}
-    done = subprocess.run([sys.executable, "-c", window], check=True, capture_output=True, text=True, env=env,
+    done = subprocess.run([sys.executable, "-c", window], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=300)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise RuntimeError(f"the window probe printed nothing (exit {done.returncode}): "
+                           f"{(done.stderr.strip().splitlines() or [''])[-1][:200]}")
     return {"startup_cli_s": _seconds([sys.executable, "main.py", "--help"], env),
             "startup_window_s": float(done.stdout.strip().splitlines()[-1]),
             "startup_process_window_s": _seconds([sys.executable, "-c", window], env)}
@@ -157,7 +161,7 @@ def measure_planning(path: Path, planner_factory, rounds: int = 3) -> dict:
             "plan_cold_first_token_s": median(cold_first), "plan_warm_first_token_s": median(warm_first)}
 
 
-def measure_requests(settings: Settings) -> dict:
+def measure_requests(settings: Settings, names: list[str] | None = None) -> dict:
     timeline = Timeline()
     app = build_app(settings)
     engine = app.engine
@@ -168,7 +172,8 @@ def measure_requests(settings: Settings) -> dict:
     store = app.conversations()
     engine.ask("warm up", store.create(), plan=REQUESTS["one task"])  # load models once: measure the steady state
     figures = {}
-    for name, plan in REQUESTS.items():
+    for name in names or list(REQUESTS):
+        plan = REQUESTS[name]
         start = time.perf_counter()
         turn = engine.ask(name, store.create(), plan=plan)
         end = time.perf_counter()
@@ -199,37 +204,129 @@ def measure_model_load(settings: Settings) -> dict:
     return {"minilm_first_call_s": first, "minilm_warm_call_s": warm, "minilm_loads": runtime.loads}
 
 
-def run_bench(settings: Settings, controller_path: Path, planner_factory) -> dict:
+PROGRESS_SCRIPT = """
+import json, sys, time
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from app.settings import Settings
+from app.wiring import build_app
+from core.events import AnswerToken, RunFinished, StageStarted
+from desktop.bridge import RunBridge
+
+engine_app = build_app(Settings.load())
+bridge = RunBridge(engine_app.engine)
+bridge.warm_up()  # as the window does at start-up: the first request meets a loading controller
+seen = {}
+
+def on_event(event):
+    now = time.perf_counter() - sent
+    seen.setdefault("send_to_progress_s", now)
+    if isinstance(event, StageStarted) and event.stage == "response":
+        seen["response_at"] = now
+    if isinstance(event, AnswerToken) and "response_at" in seen:
+        seen.setdefault("answer_first_token_s", now - seen["response_at"])
+    if isinstance(event, RunFinished):
+        seen["answer_s"] = now - seen.get("response_at", now)
+
+bridge.event.connect(on_event)
+bridge.finished.connect(lambda turn: (seen.update(status=turn.status), app.quit()))
+bridge.refused.connect(lambda message: (seen.update(status=message), app.quit()))
+sent = time.perf_counter()
+bridge.ask(sys.argv[1], engine_app.conversations().create(), [])
+app.exec()
+print(json.dumps(seen))
+"""
+
+
+def measure_progress(env: dict) -> dict:
+    """In a fresh process, as a person meets it: Send to the first progress on the GUI thread, and
+    the answer's first token after its stage starts (the facts) and the whole answer stage."""
+    env = {**env, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, "-c", PROGRESS_SCRIPT, PLAN_COLD], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=600)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise RuntimeError(f"the progress probe printed nothing (exit {done.returncode}): "
+                           f"{(done.stderr.strip().splitlines() or [''])[-1][:200]}")
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    if seen.get("status") != "done":
+        raise RuntimeError(f"the progress probe's request did not finish: {seen.get('status')}")
+    return {key: seen[key] for key in ("send_to_progress_s", "answer_first_token_s", "answer_s")}
+
+
+STEP_REQUESTS = (PLAN_COLD, "Transcribe talk.wav and then summarize the transcript.",
+                 "Describe photo.jpg and read the description aloud.")
+
+
+def measure_steps(path: Path, planner_factory, requests=STEP_REQUESTS) -> dict:
+    """Planning with listed steps against plain planning, the same requests, one warm context each."""
+    totals = {}
+    for mode in ("off", "listed"):
+        controller = LlamaController(LlamaSettings(path=path))
+        controller.load("planning")
+        planner = planner_factory(controller, steps=mode)
+        planner.plan("warm up: how similar are 'a' and 'b'?", [])
+        start = time.perf_counter()
+        for request in requests:
+            planner.plan(request, [])
+        totals[mode] = (time.perf_counter() - start) / len(requests)
+        controller.close()
+    return {"plan_plain_s": totals["off"], "plan_listed_s": totals["listed"],
+            "plan_listed_ratio": totals["listed"] / max(totals["off"], 1e-9)}
+
+
+def run_bench(settings: Settings, controller_path: Path, planner_factory, fast: bool = False) -> dict:
+    """Every figure it can take; one that fails is listed under "missing" with its reason, and the
+    rest are still measured. `fast` takes one round of each (a smoke run for tests)."""
     env = {**os.environ, "JARVIS_DATA_DIR": str(settings.data_path)}
-    figures: dict = {}
-    figures.update(measure_startup(env))
-    figures.update(measure_controller(controller_path))
-    figures.update(measure_planning(controller_path, planner_factory))
-    figures.update(measure_model_load(settings))
-    figures["requests"] = measure_requests(settings)
-    figures["overhead_fraction"] = max(r["overhead_fraction"] for r in figures["requests"].values())
-    figures["startup_s"] = figures["startup_window_s"]
+    figures: dict = {"missing": {}}
+    measures = [
+        ("startup", lambda: measure_startup(env)),
+        ("controller", lambda: measure_controller(controller_path)),
+        ("planning", lambda: measure_planning(controller_path, planner_factory, rounds=1 if fast else 3)),
+        ("steps", lambda: measure_steps(controller_path, planner_factory, STEP_REQUESTS[:1] if fast else STEP_REQUESTS)),
+        ("progress", lambda: measure_progress(env)),
+        ("model_load", lambda: measure_model_load(settings)),
+        ("requests", lambda: {"requests": measure_requests(settings, ["one task"] if fast else list(REQUESTS))}),
+    ]
+    for name, measure in measures:
+        try:
+            figures.update(measure())
+        except Exception as error:  # one figure's failure must not lose the others
+            figures["missing"][name] = f"{type(error).__name__}: {error}"[:300]
+    if figures.get("requests"):
+        figures["overhead_fraction"] = max(r["overhead_fraction"] for r in figures["requests"].values())
+    if "startup_window_s" in figures:
+        figures["startup_s"] = figures["startup_window_s"]
     figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return figures
 
 
+ROWS = (
+    ("start-up: window shown (in process, from first import)", "startup_window_s", "{:.2f} s"),
+    ("start-up: window process, launch to exit", "startup_process_window_s", "{:.2f} s"),
+    ("start-up: command line (main.py --help)", "startup_cli_s", "{:.2f} s"),
+    ("controller load", "controller_load_s", "{:.2f} s"),
+    ("controller prompt evaluation", "prompt_tokens_per_s", "{:.0f} tokens/s"),
+    ("controller generation", "generation_tokens_per_s", "{:.0f} tokens/s"),
+    ("planning, cold prompt: first token", "plan_cold_first_token_s", "{:.2f} s"),
+    ("planning, cold prompt: plan", "plan_cold_s", "{:.2f} s"),
+    ("planning, warm prompt: first token", "plan_warm_first_token_s", "{:.2f} s"),
+    ("planning, warm prompt: plan", "plan_warm_s", "{:.2f} s"),
+    ("planning cold / warm", "plan_speedup", "{:.1f}x"),
+    ("planning, plain (steps off), per request", "plan_plain_s", "{:.2f} s"),
+    ("planning, listed steps, per request", "plan_listed_s", "{:.2f} s"),
+    ("planning listed / plain", "plan_listed_ratio", "{:.2f}x"),
+    ("window: Send to first progress (fresh process)", "send_to_progress_s", "{:.3f} s"),
+    ("answer: first text after its stage starts", "answer_first_token_s", "{:.3f} s"),
+    ("answer: whole stage (facts and checked prose)", "answer_s", "{:.2f} s"),
+    ("MiniLM first call (load + run)", "minilm_first_call_s", "{:.3f} s"),
+    ("MiniLM warm call", "minilm_warm_call_s", "{:.3f} s"),
+)
+
+
 def format_table(f: dict) -> str:
-    rows = [
-        ("start-up: window shown (in process, from first import)", f"{f['startup_window_s']:.2f} s"),
-        ("start-up: window process, launch to exit", f"{f['startup_process_window_s']:.2f} s"),
-        ("start-up: command line (main.py --help)", f"{f['startup_cli_s']:.2f} s"),
-        ("controller load", f"{f['controller_load_s']:.2f} s"),
-        ("controller prompt evaluation", f"{f['prompt_tokens_per_s']:.0f} tokens/s"),
-        ("controller generation", f"{f['generation_tokens_per_s']:.0f} tokens/s"),
-        ("planning, cold prompt: first token / plan",
-         f"{f['plan_cold_first_token_s']:.2f} s / {f['plan_cold_s']:.2f} s"),
-        ("planning, warm prompt: first token / plan",
-         f"{f['plan_warm_first_token_s']:.2f} s / {f['plan_warm_s']:.2f} s"),
-        ("planning cold / warm", f"{f['plan_speedup']:.1f}x"),
-        ("MiniLM first call (load + run)", f"{f['minilm_first_call_s']:.3f} s"),
-        ("MiniLM warm call", f"{f['minilm_warm_call_s']:.3f} s  (loads: {f['minilm_loads']})"),
-    ]
-    for name, r in f["requests"].items():
+    rows = [(label, fmt.format(f[key])) for label, key, fmt in ROWS if key in f]
+    for name, r in f.get("requests", {}).items():
         stages = ", ".join(f"{k} {v:.2f}" for k, v in r["stages"].items())
         rows.append((f"{name}: end to end", f"{r['end_to_end_s']:.2f} s  ({stages})"))
         rows.append((f"{name}: controller / experts", f"{r['controller_s']:.2f} s / {r['experts_s']:.2f} s"))
@@ -239,5 +336,6 @@ def format_table(f: dict) -> str:
             rows.append((f"{name}: sum of branch times", f"{sum(r['task_s']):.2f} s (execution stage "
                                                           f"{r['stages']['execution']:.2f} s)"))
     rows.append(("peak memory (RSS)", f"{f['peak_rss_mb']:.0f} MB"))
+    rows += [(f"missing: {name}", reason) for name, reason in f.get("missing", {}).items()]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)

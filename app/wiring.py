@@ -52,12 +52,35 @@ def build_app(settings: Settings, controller_override: str | None = None,
     controller = controller or build_controller(settings, controller_override)
     store = LocalStore(settings.data_path)
     runtime = build_runtime(settings, store)
+    share_budget(controller, runtime)
     engine = Engine(controller, runtime, planner=planner_for(settings)(controller))
     if history is None:
         history = ConversationStore(settings.data_path)
         history.recover_interrupted()
     engine.bus.subscribe(TurnRecorder(history))
     return App(settings, store, runtime, engine, history)
+
+
+def share_budget(controller: Controller, runtime: ExpertRuntime) -> None:
+    """The controller's weights and contexts count against the experts' memory budget while it
+    is loaded (README, one memory budget); a server controller holds nothing here."""
+    memory = getattr(controller, "memory", None)
+    if memory is None:
+        return
+
+    def reserve(change: tuple[int, str]) -> None:
+        nbytes, device = change
+        if nbytes:
+            runtime.reserve(CONTROLLER_RESERVATION, nbytes, device)
+        else:
+            runtime.release(CONTROLLER_RESERVATION)
+
+    memory.subscribe(reserve)
+    if getattr(controller, "loaded", False):  # a controller shared across apps, loaded already
+        reserve((controller.memory_bytes(), "cpu"))
+
+
+CONTROLLER_RESERVATION = "the controller"
 
 
 def build_controller(settings: Settings, controller_override: str | None = None) -> Controller:

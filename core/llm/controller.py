@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from common.cancel import Cancelled, CancelToken
+from common.listeners import Listeners
 
 log = logging.getLogger(__name__)
 
@@ -121,12 +122,30 @@ class LlamaController:
         self.name = settings.path.name
         self._contexts: dict[str, object] = {}
         self._lock = threading.Lock()  # one generation at a time: contexts share threads and weights
+        # Bytes the loaded weights and contexts hold, sent after each load and close: the wiring
+        # reserves them in the expert runtime, so experts and controller share one budget.
+        self.memory: Listeners[tuple[int, str]] = Listeners()
 
     def load(self, stage: str = GENERAL):
         key = self._context_key(stage)
         if key not in self._contexts:
             self._contexts[key] = self._new_context()
+            self.memory.emit((self.memory_bytes(), "cuda:0" if self._gpu_offload() else "cpu"))
         return self._contexts[key]
+
+    def memory_bytes(self) -> int:
+        """The weights once (every context maps the same file; on a GPU there is one context) and
+        each context's KV cache in f16, from the model's own metadata."""
+        if not self._contexts:
+            return 0
+        return self.settings.path.stat().st_size + sum(_kv_cache_bytes(c) for c in self._contexts.values())
+
+    def close(self) -> None:
+        with self._lock:
+            for context in self._contexts.values():
+                getattr(context, "close", lambda: None)()
+            self._contexts.clear()
+        self.memory.emit((0, "cpu"))
 
     def _context_key(self, stage: str) -> str:
         if stage == self.GENERAL or self._gpu_offload():
@@ -140,9 +159,11 @@ class LlamaController:
 
     def _new_context(self):
         try:
+            from core.llm import llama_output
             from core.llm.greedy_grammar import GreedyGrammarLlama
         except ImportError as error:  # pragma: no cover - set-up installs it
             raise ControllerError("llama-cpp-python is not installed; run the set-up script") from error
+        llama_output.install()
         try:
             return GreedyGrammarLlama(
                 model_path=str(self.settings.path),
@@ -201,6 +222,22 @@ class LlamaController:
                 stream.close()  # stops generation at once when we leave early
             return ChatResult("".join(parts), finish, completion_tokens=pieces,
                               first_token_s=first_token or 0.0, seconds=time.perf_counter() - start)
+
+
+def _kv_cache_bytes(llama) -> int:
+    """K and V for every layer and position of the context, f16 (llama.cpp's default), plus a
+    tenth for its compute buffers."""
+    meta = getattr(llama, "metadata", {}) or {}
+    arch = meta.get("general.architecture", "")
+    try:
+        layers = int(meta[f"{arch}.block_count"])
+        width = int(meta[f"{arch}.embedding_length"])
+        heads = int(meta.get(f"{arch}.attention.head_count", 1))
+        kv_heads = int(meta.get(f"{arch}.attention.head_count_kv", heads))
+    except (KeyError, ValueError):
+        return 0
+    kv = 2 * layers * llama.n_ctx() * (width * kv_heads // max(heads, 1)) * 2
+    return int(kv * 1.1)
 
 
 @lru_cache(maxsize=32)
