@@ -37,11 +37,12 @@ class RunBridge(QObject):
     def busy(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def ask(self, request: str, conversation: Conversation, files: list[Path]) -> bool:
+    def ask(self, request: str, conversation: Conversation, files: list[Path], plan: list[dict] | None = None) -> bool:
+        """Run a turn; `plan` runs that task list instead of planning (Run again)."""
         if self.busy:
             return False
         self._cancel = CancelToken()
-        self._thread = threading.Thread(target=self._work, args=(request, conversation, files, self._cancel),
+        self._thread = threading.Thread(target=self._work, args=(request, conversation, files, self._cancel, plan),
                                         name="engine-turn", daemon=True)
         self.busy_changed.emit(True)
         self._thread.start()
@@ -51,9 +52,9 @@ class RunBridge(QObject):
         if self._cancel is not None:
             self._cancel.cancel()
 
-    def _work(self, request, conversation, files, cancel) -> None:
+    def _work(self, request, conversation, files, cancel, plan=None) -> None:
         try:
-            turn = self.engine.ask(request, conversation, files, cancel)
+            turn = self.engine.ask(request, conversation, files, cancel, plan=plan)
         except InputError as error:
             self.refused.emit(str(error))
         except Exception as error:  # the engine reports failures in the turn; this is a last resort

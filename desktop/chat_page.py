@@ -33,6 +33,7 @@ class ChatPage(QWidget):
         self._task_results: dict[int, TaskResult] = {}
 
         self.chat = ChatView()
+        self.chat.rerun_requested.connect(self.run_again)
         self.composer = Composer()
         self.graph = TaskGraphView()
         self.node_details = QTextBrowser()
@@ -68,6 +69,7 @@ class ChatPage(QWidget):
     def set_bridge(self, bridge: RunBridge | None, problem: str = "") -> None:
         """Attach the engine (or explain why there is none: the chat stays readable)."""
         self.bridge = bridge
+        self.chat.recommend = getattr(bridge.engine.responder, "recommend", None) if bridge is not None else None
         if bridge is not None:
             bridge.event.connect(self._on_event)
             bridge.finished.connect(self._on_finished)
@@ -104,6 +106,15 @@ class ChatPage(QWidget):
         self.live_turn = self.chat.add_turn(text, [str(p) for p in attachments])
         self.bridge.ask(text, self.conversation, attachments)
         self.conversation_changed.emit(self.conversation.id)
+
+    def run_again(self, turn: Turn) -> None:
+        """The turn's plan as it was, with the models installed now: no planning again."""
+        if self.bridge is None or self.bridge.busy or self.conversation is None or not turn.plan:
+            return
+        self._task_results = {}
+        self.graph.show_message("Running the plan again...")
+        self.live_turn = self.chat.add_turn(turn.request, [])
+        self.bridge.ask(turn.request, self.conversation, [], plan=turn.plan)
 
     def stop(self) -> None:
         if self.bridge is not None:

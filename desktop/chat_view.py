@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QTextBrowser, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QTextBrowser, QToolButton,
+                               QVBoxLayout, QWidget)
 
+from core.answering.facts import NO_MODEL
 from core.events import AnswerToken, Event, ModelChosen, PlanReady, StageStarted, TaskDone, TaskFailed
 from core.plan import modality_of_path
 from core.turn import Turn
@@ -30,11 +32,19 @@ def _text_label(text: str = "") -> QLabel:
 
 
 class TurnWidget(QWidget):
-    """A request and its answer, with media and an expandable record of plan, models and tasks."""
+    """A request and its answer, with media and an expandable record of plan, models and tasks.
 
-    def __init__(self, request: str, attachments: list[str], parent=None) -> None:
+    A turn with a task no installed model could do offers the catalogue's model (Install); once
+    it is installed, Run again runs the same plan with it, without planning again."""
+
+    install_requested = Signal(str)  # repo id
+    rerun_requested = Signal(object)  # the Turn whose plan to run again
+
+    def __init__(self, request: str, attachments: list[str], parent=None, recommend=None) -> None:
         super().__init__(parent)
         self.record: Turn | None = None
+        self.recommend = recommend  # task -> catalogue entry or None
+        self.missing: dict[str, str] = {}  # repo id to install -> the task type it does
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 8)
 
@@ -66,6 +76,18 @@ class TurnWidget(QWidget):
         assistant_layout.addWidget(self.status)
         assistant_layout.addWidget(self.answer)
         assistant_layout.addLayout(self.media)
+        self.install_button = QPushButton()
+        self.install_button.clicked.connect(self._install)
+        self.rerun_button = QPushButton("Run again")
+        self.rerun_button.setToolTip("Run this turn's plan again with the models installed now")
+        self.rerun_button.clicked.connect(lambda: self.record and self.rerun_requested.emit(self.record))
+        actions = QHBoxLayout()
+        actions.addWidget(self.install_button)
+        actions.addWidget(self.rerun_button)
+        actions.addStretch(1)
+        for button in (self.install_button, self.rerun_button):
+            button.setVisible(False)
+        assistant_layout.addLayout(actions)
         assistant_layout.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignLeft)
         assistant_layout.addWidget(self.details)
         layout.addWidget(self.assistant)
@@ -113,6 +135,38 @@ class TurnWidget(QWidget):
         self.toggle.setVisible(bool(turn.plan))
         if self.details.isVisible():
             self.details.setHtml(details_html(turn))
+        self._offer_models(turn)
+
+    def _offer_models(self, turn: Turn) -> None:
+        self.missing = {}
+        for result in turn.results:
+            entry = self.recommend(result.task) if self.recommend and result.error.startswith(NO_MODEL) else None
+            if entry is not None:
+                self.missing.setdefault(entry.id, result.task)
+        if self.missing:
+            repo_id = next(iter(self.missing))
+            self.install_button.setText(f"Install {repo_id}")
+            self.install_button.setToolTip(f"Download it in the model manager, then run this turn again")
+        self.install_button.setEnabled(True)
+        self.install_button.setVisible(bool(self.missing))
+        self.rerun_button.setVisible(False)
+
+    def _install(self) -> None:
+        if self.missing:
+            self.install_button.setEnabled(False)
+            self.install_button.setText(f"Installing {next(iter(self.missing))}...")
+            self.install_requested.emit(next(iter(self.missing)))
+
+    def model_installed(self, repo_id: str, error: str = "") -> None:
+        """The model manager finished downloading `repo_id` (error is "" when it worked)."""
+        if repo_id not in self.missing:
+            return
+        if error:
+            self.install_button.setEnabled(True)
+            self.install_button.setText(f"Install {repo_id} (failed: {error[:60]})")
+            return
+        self.install_button.setVisible(False)
+        self.rerun_button.setVisible(True)
 
     def show_refusal(self, message: str) -> None:
         self.status.setText(message)
@@ -128,8 +182,12 @@ class TurnWidget(QWidget):
 
 
 class ChatView(QScrollArea):
+    install_requested = Signal(str)
+    rerun_requested = Signal(object)
+
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
+        self.recommend = None  # set by the page from its engine
         self.setWidgetResizable(True)
         self._inner = QWidget()
         self._layout = QVBoxLayout(self._inner)
@@ -145,7 +203,9 @@ class ChatView(QScrollArea):
         self.turns = []
 
     def add_turn(self, request: str, attachments: list[str], record: Turn | None = None) -> TurnWidget:
-        turn = TurnWidget(request, attachments)
+        turn = TurnWidget(request, attachments, recommend=lambda task: self.recommend(task) if self.recommend else None)
+        turn.install_requested.connect(self.install_requested)
+        turn.rerun_requested.connect(self.rerun_requested)
         self._layout.insertWidget(self._layout.count() - 1, turn)
         self.turns.append(turn)
         if record is not None:
@@ -153,6 +213,10 @@ class ChatView(QScrollArea):
         self._follow = True
         QTimer.singleShot(0, self._scroll_to_end)
         return turn
+
+    def model_installed(self, repo_id: str, error: str = "") -> None:
+        for turn in self.turns:
+            turn.model_installed(repo_id, error)
 
     def load(self, turns: list[Turn]) -> None:
         self.clear()

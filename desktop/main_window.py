@@ -82,6 +82,9 @@ class MainWindow(QMainWindow):
         self.chat.conversation_changed.connect(self.conversations.select)
         self.settings_page.saved.connect(self.apply_settings)
         self.models_page.controller_chosen.connect(self._use_controller)
+        self.chat.chat.install_requested.connect(self.install_model)
+        self._installing: set[str] = set()  # downloads started from a turn's Install
+        self.models_page.signals.finished.connect(self._download_finished)
         self.bridge: RunBridge | None = None
         self.apply_settings(self.settings)
         if interrupted:
@@ -120,6 +123,21 @@ class MainWindow(QMainWindow):
     def _conversation_deleted(self, conversation_id: str) -> None:
         if self.chat.conversation is not None and self.chat.conversation.id == conversation_id:
             self.chat.open_conversation(None)
+
+    def install_model(self, repo_id: str) -> None:
+        """A turn's Install: the download runs, with its progress, in the model manager; the
+        turn offers Run again when it finishes."""
+        row = self.models_page.download(repo_id)
+        if row is None:  # downloads are off: the page says so
+            self.chat.chat.model_installed(repo_id, self.models_page.status.text())
+        self._installing.add(repo_id)
+        self.show_page("Models")
+
+    def _download_finished(self, repo_id: str, error: str) -> None:
+        self.chat.chat.model_installed(repo_id, error)
+        if repo_id in self._installing and not error:
+            self._installing.discard(repo_id)
+            self.statusBar().showMessage(f"{repo_id} is installed: Run again on its turn in the chat.")
 
     def _use_controller(self, path: str) -> None:
         from dataclasses import replace

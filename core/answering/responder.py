@@ -3,9 +3,9 @@
 The facts (`facts.py`) stream first, so a person sees the results as soon as execution ends. The
 controller then writes a sentence or two answering the request from the record; a sentence is
 shown only when every claim in it is in the record (`claims.py`). At the first sentence that is
-not, the rest of that reply is dropped and, if nothing was shown yet, the controller tries once
-more with the numbers it may use; if that fails too, the facts stand alone. No prose is asked for
-when nothing ran: there is nothing true to add to the failures.
+not, the rest of that reply is dropped and, if nothing was shown yet and the reply invented a
+claim, the controller tries once more with the numbers it may use; if that fails too, the facts
+stand alone. No prose is asked for when nothing ran: there is nothing true to add to the failures.
 """
 
 from __future__ import annotations
@@ -72,6 +72,8 @@ class Responder:
             answer.rejected += missing
             if kept:
                 answer.prose = " ".join(kept)
+                break
+            if not missing:  # small talk, not an invention: asking again with numbers would not help
                 break
         if answer.prose:
             on_token("\n\n" + answer.prose)
