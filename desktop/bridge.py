@@ -25,6 +25,7 @@ class RunBridge(QObject):
     finished = Signal(object)  # core.engine.Turn
     refused = Signal(str)  # bad input: nothing ran
     busy_changed = Signal(bool)
+    warmed = Signal()  # the controller and the planner's demo embedder are loaded
 
     def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -32,6 +33,7 @@ class RunBridge(QObject):
         self._unsubscribe = engine.bus.subscribe(self.event.emit)
         self._cancel: CancelToken | None = None
         self._thread: threading.Thread | None = None
+        self.warm = threading.Event()  # set when warm_up is done
 
     @property
     def busy(self) -> bool:
@@ -66,17 +68,24 @@ class RunBridge(QObject):
             self.busy_changed.emit(False)
 
     def warm_up(self) -> None:
-        """Load the controller in the background so the first request does not pay for it."""
-        load = getattr(self.engine.controller, "load", None)
-        if load is not None:
-            threading.Thread(target=self._warm, args=(load,), name="controller-load", daemon=True).start()
+        """Load the controller and the planner's embedder in the background so the first request
+        pays for neither."""
+        steps = [getattr(self.engine.controller, "load", None),
+                 getattr(getattr(self.engine.planner, "demos", None), "warm_up", None)]
+        threading.Thread(target=self._warm, args=([s for s in steps if s is not None],), name="warm-up",
+                         daemon=True).start()
 
-    @staticmethod
-    def _warm(load) -> None:
+    def _warm(self, steps) -> None:
+        for step in steps:
+            try:
+                step()
+            except Exception as error:  # the first request will say it plainly
+                log.warning("warming up failed: %s", error)
+        self.warm.set()
         try:
-            load()
-        except Exception:
-            log.exception("the controller could not be loaded")
+            self.warmed.emit()
+        except RuntimeError:  # the window closed meanwhile
+            pass
 
     def detach(self) -> None:
         self._unsubscribe()

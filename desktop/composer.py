@@ -64,10 +64,14 @@ class Composer(QWidget):
     def set_busy(self, busy: bool) -> None:
         self._busy = busy
         self.send_button.setText("Stop" if busy else "Send")
+        self.send_button.setEnabled(True)
         self.attach_button.setEnabled(not busy)
 
     def _send_or_stop(self) -> None:
         if self._busy:
+            # Said at once; the button comes back as Send when the turn has really stopped.
+            self.send_button.setText("Stopping...")
+            self.send_button.setEnabled(False)
             self.stop_requested.emit()
         else:
             self.submit()

@@ -11,7 +11,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStackedWidget, QToolBar
 
 from app.settings import Settings
-from core.history.store import ConversationStore, StorageError
+from core.history.store import ConversationIdError, ConversationStore, StorageError
 from core.llm.controller import ControllerError
 from core.offline import netguard
 from desktop.bridge import RunBridge
@@ -65,12 +65,13 @@ class MainWindow(QMainWindow):
         for name, widget in (("Chat", self.chat), ("Models", self.models_page), ("Settings", self.settings_page),
                              ("Log", self.log_view)):
             self.page_index[name] = self.pages.addWidget(widget)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.conversations)
-        splitter.addWidget(self.pages)
-        splitter.setSizes([240, 1040])
-        self.setCentralWidget(splitter)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.conversations)
+        self.splitter.addWidget(self.pages)
+        self.splitter.setSizes([240, 1040])
+        self.setCentralWidget(self.splitter)
         self._build_toolbar()
+        self._build_menus()
         self.offline_label = QLabel()
         self.statusBar().addPermanentWidget(self.offline_label)
         self._blocked_signal = _BlockedSignal(self)
@@ -89,6 +90,7 @@ class MainWindow(QMainWindow):
         self.apply_settings(self.settings)
         if interrupted:
             self.statusBar().showMessage(f"{interrupted} unfinished turn(s) from last time were marked interrupted.")
+        self.restore_state()
         if problems:
             self.statusBar().showMessage(problems[0] + (f" (and {len(problems) - 1} more on the Log page)"
                                                         if len(problems) > 1 else ""))
@@ -107,10 +109,77 @@ class MainWindow(QMainWindow):
             toolbar.addAction(action)
             self.page_actions[name] = action
         self.page_actions["Chat"].setChecked(True)
-        new_chat = QAction("New chat", self)
+
+    def _build_menus(self) -> None:
+        """File, View, Models, Help; every shortcut is on a menu item, where people look for it."""
+        menus = self.menuBar()
+        file_menu = menus.addMenu("&File")
+        new_chat = file_menu.addAction("New chat", self.conversations.new_chat)
         new_chat.setShortcut(QKeySequence.StandardKey.New)
-        new_chat.triggered.connect(self.conversations.new_chat)
-        self.addAction(new_chat)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("Quit", self.close)
+        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        view = menus.addMenu("&View")
+        for action in self.page_actions.values():
+            view.addAction(action)
+        models = menus.addMenu("&Models")
+        models.addAction("Model manager", lambda: self.show_page("Models"))
+        models.addAction("Import a model folder...", lambda: (self.show_page("Models"), self.models_page.import_folder()))
+        models.addAction("Import a GGUF file...", lambda: (self.show_page("Models"), self.models_page.import_gguf()))
+        help_menu = menus.addMenu("&Help")
+        help_menu.addAction("Keyboard shortcuts", self._show_shortcuts)
+
+    def _show_shortcuts(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        lines = [f"{a.shortcut().toString()}  {a.text()}" for a in self.page_actions.values()]
+        lines += ["Ctrl+N  New chat", "Ctrl+Q  Quit", "Enter  Send, Shift+Enter  new line"]
+        QMessageBox.information(self, "Keyboard shortcuts", "\n".join(lines))
+
+    # -- window state, kept between runs -----------------------------------------------------------
+
+    def _state_path(self) -> Path:
+        from app.settings import config_dir
+
+        return config_dir() / "window.json"
+
+    def restore_state(self) -> None:
+        """Geometry, splitter and the open conversation from the last run (a damaged file is ignored)."""
+        import base64
+        import json
+
+        from PySide6.QtCore import QByteArray
+
+        try:
+            state = json.loads(self._state_path().read_text(encoding="utf-8"))
+            self.restoreGeometry(QByteArray(base64.b64decode(state["geometry"])))
+            sizes = [int(n) for n in state.get("splitter", [])]
+            if len(sizes) == 2 and all(n > 0 for n in sizes):
+                self.splitter.setSizes(sizes)
+            conversation = state.get("conversation")
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        try:
+            found = isinstance(conversation, str) and self.store.open(conversation) is not None
+        except ConversationIdError:
+            found = False
+        if found:
+            self.conversations.select(conversation)
+            if self.chat.conversation is None or self.chat.conversation.id != conversation:
+                self._open_conversation(conversation)
+
+    def save_state(self) -> None:
+        import base64
+        import json
+
+        current = self.chat.conversation.id if self.chat.conversation is not None else None
+        state = {"geometry": base64.b64encode(bytes(self.saveGeometry())).decode(),
+                 "splitter": self.splitter.sizes(), "conversation": current}
+        try:
+            self._state_path().parent.mkdir(parents=True, exist_ok=True)
+            self._state_path().write_text(json.dumps(state), encoding="utf-8")
+        except OSError as error:  # not worth stopping a close for
+            log.warning("window state not saved: %s", error)
 
     def show_page(self, name: str) -> None:
         self.pages.setCurrentIndex(self.page_index[name])
@@ -185,6 +254,7 @@ class MainWindow(QMainWindow):
                                       or "No network connection was attempted.")
 
     def closeEvent(self, event) -> None:
+        self.save_state()
         if self.bridge is not None:
             self.bridge.cancel()
         logging.getLogger().removeHandler(self.log_handler)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import Signal
+import threading
+
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from app.settings import Settings, config_dir
+from app.settings_checks import check
 
 
 def _with_browse(edit: QLineEdit, pick) -> QWidget:
@@ -22,7 +25,22 @@ def _with_browse(edit: QLineEdit, pick) -> QWidget:
     return row
 
 
+class _Answer(QObject):
+    tested = Signal(str)  # what the controller server said, from the test thread
+
+
+def _problem_label() -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setStyleSheet("color: #c62828;")
+    label.setVisible(False)
+    return label
+
+
 class SettingsPage(QWidget):
+    """Each value is checked as it is typed (`app.settings_checks`, the same checks the app relies
+    on); a problem shows under its field and Save waits until none is left."""
+
     saved = Signal(object)  # the new Settings
 
     def __init__(self, settings: Settings, parent=None) -> None:
@@ -55,20 +73,39 @@ class SettingsPage(QWidget):
         self.data_dir.setPlaceholderText("default: the platform's data folder")
         self.allow_downloads = QCheckBox("Allow model downloads (the only network use; off = fully offline)")
 
+        self.problems = {name: _problem_label() for name in ("controller_path", "controller_url", "data_dir", "n_ctx")}
+        self.test_button = QPushButton("Test")
+        self.test_button.setToolTip("Ask the server which models it serves")
+        self.test_button.clicked.connect(self.test_server)
+        self.test_result = QLabel()
+        self.test_result.setWordWrap(True)
+        self._answer = _Answer()
+        self._answer.tested.connect(self.test_result.setText)
+        url_row = QWidget()
+        url_layout = QHBoxLayout(url_row)
+        url_layout.setContentsMargins(0, 0, 0, 0)
+        url_layout.addWidget(self.controller_url, 1)
+        url_layout.addWidget(self.test_button)
+
         form = QFormLayout()
         form.addRow("Controller model (.gguf)", _with_browse(self.controller_path, self._pick_gguf))
-        form.addRow("Or a controller server URL", self.controller_url)
+        form.addRow("", self.problems["controller_path"])
+        form.addRow("Or a controller server URL", url_row)
+        form.addRow("", self.problems["controller_url"])
+        form.addRow("", self.test_result)
         form.addRow("Model on that server", self.controller_model)
         form.addRow("Context size (tokens)", self.n_ctx)
+        form.addRow("", self.problems["n_ctx"])
         form.addRow("CPU threads", self.n_threads)
         form.addRow("GPU layers", self.n_gpu_layers)
         form.addRow("Expert device", self.device)
         form.addRow("Memory budget", self.memory)
         form.addRow("Data folder", _with_browse(self.data_dir, self._pick_folder))
+        form.addRow("", self.problems["data_dir"])
         form.addRow("", self.allow_downloads)
         self.save_button = QPushButton("Save")
         self.save_button.clicked.connect(self.save)
-        self.note = QLabel(f"Saved in {config_dir() / 'settings.json'}. Controller changes apply to the next request.")
+        self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: #607d8b;")
         layout = QVBoxLayout(self)
@@ -77,6 +114,40 @@ class SettingsPage(QWidget):
         layout.addWidget(self.note)
         layout.addStretch(1)
         self.show_settings(settings)
+        for edit in (self.controller_path, self.controller_url, self.data_dir):
+            edit.textChanged.connect(self.validate)
+        self.n_ctx.valueChanged.connect(self.validate)
+        self.validate()
+
+    def validate(self, *_changed) -> dict[str, str]:
+        problems = check(self.current())
+        for name, label in self.problems.items():
+            label.setText(problems.get(name, ""))
+            label.setVisible(name in problems)
+        self.save_button.setEnabled(not problems)
+        self.save_button.setToolTip("Fix the values marked in red first" if problems else "")
+        self.test_button.setEnabled(bool(self.controller_url.text().strip()) and "controller_url" not in problems)
+        return problems
+
+    def test_server(self) -> None:
+        from core.llm.controller import ControllerError
+        from core.llm.openai_controller import OpenAIController
+
+        url = self.controller_url.text().strip()
+        self.test_result.setText(f"Asking {url} ...")
+
+        def ask() -> None:
+            try:
+                controller = OpenAIController(url, api_key=self.settings.controller_api_key, connect_timeout=5)
+                try:
+                    answer = f"Reachable: it serves {controller.model}."
+                finally:
+                    controller.close()
+            except ControllerError as error:
+                answer = f"Not reachable: {error}"
+            self._answer.tested.emit(answer)
+
+        threading.Thread(target=ask, name="test controller server", daemon=True).start()
 
     def show_settings(self, settings: Settings) -> None:
         self.settings = settings
@@ -90,6 +161,7 @@ class SettingsPage(QWidget):
         self.memory.setValue(settings.memory_budget_gb)
         self.data_dir.setText(settings.data_dir)
         self.allow_downloads.setChecked(settings.allow_downloads)
+        self._show_where()
 
     def current(self) -> Settings:
         return replace(self.settings, controller_path=self.controller_path.text().strip(),
@@ -99,7 +171,14 @@ class SettingsPage(QWidget):
                        device=self.device.currentText(), memory_budget_gb=self.memory.value(),
                        data_dir=self.data_dir.text().strip(), allow_downloads=self.allow_downloads.isChecked())
 
+    def _show_where(self) -> None:
+        path = config_dir() / "settings.json"
+        self.note.setText(f"Settings are kept in {path}" + ("" if path.exists() else " (not saved yet)")
+                          + ". Controller changes apply to the next request.")
+
     def save(self) -> None:
+        if self.validate():
+            return
         settings = self.current()
         try:
             path = settings.save()

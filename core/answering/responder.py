@@ -64,6 +64,8 @@ class Responder:
             try:
                 draft = self._draft(request, results, attempt, support, cancel, max_tokens)
             except ControllerError as error:  # the facts are the answer; the prose was extra
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
                 log.warning("the controller could not write the answer's prose: %s", error)
                 answer.rejected.append(f"controller: {error}")
                 break

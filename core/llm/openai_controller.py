@@ -137,6 +137,10 @@ class OpenAIController:
                                           f"{self.max_reply_seconds:.0f} s; stopped it")
         except TooLarge as error:
             raise ControllerError(f"the controller server at {self.base_url} sent {error}; stopped it") from None
+        except ControllerError:
+            if closed.is_set() or (cancel is not None and cancel.cancelled):  # we closed the stream
+                raise Cancelled("cancelled") from None
+            raise
         except (OSError, ValueError) as error:
             if closed.is_set() or (cancel is not None and cancel.cancelled):
                 raise Cancelled("cancelled") from error

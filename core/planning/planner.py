@@ -275,6 +275,8 @@ class Planner:
         history = history or []
         known_files = list(dict.fromkeys([*files, *mentioned_files(request)]))
         demos = self._demos(request)  # chosen once for both prompts
+        if cancel is not None:
+            cancel.raise_if_cancelled()  # the embedder's first use can take seconds
         messages = self.messages(request, known_files, history, demos)
         steps: bool | list[str] = self.steps != "off"  # "inline": a free step text per task
         rankings = None

@@ -107,6 +107,12 @@ class DemoPicker:
     def __init__(self, embed: Embed | None = None) -> None:
         self.embed = embed
 
+    def warm_up(self) -> None:
+        """Load the embedder and embed the demo pool now (the window does it in the background
+        at start-up), so the first request neither waits for it nor sits where Stop cannot act."""
+        if self.embed is not None:
+            self.pick("warm up", 1)
+
     def pick(self, request: str, k: int, allowed: set[str] | None = None) -> list[dict]:
         if self.embed is not None:
             try:
