@@ -84,6 +84,7 @@ class Engine:
             status = run_status(turn.results)
             if status != "done":
                 error = _failures(turn)
+                log.warning("request %r %s: %s", turn.request[:60], status, error)  # the window's Log page
         except Cancelled:
             status, error = "cancelled", "stopped by the user"
         except (PlanError, ControllerError, InputError) as problem:

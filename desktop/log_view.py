@@ -45,15 +45,24 @@ class LogView(QWidget):
         self.level.setCurrentText("Info")
         clear = QPushButton("Clear")
         clear.clicked.connect(self.text.clear)
+        copy = QPushButton("Copy")
+        copy.setToolTip("Copy the whole log, to paste into a bug report")
+        copy.clicked.connect(self.copy)
         top = QHBoxLayout()
         top.addWidget(QLabel("Show from level:"))
         top.addWidget(self.level)
         top.addStretch(1)
+        top.addWidget(copy)
         top.addWidget(clear)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.text)
         handler.emitter.record.connect(self.append)
+
+    def copy(self) -> None:
+        from PySide6.QtGui import QGuiApplication
+
+        QGuiApplication.clipboard().setText(self.text.toPlainText())
 
     def append(self, level: int, line: str) -> None:
         if level >= LEVELS[self.level.currentText()]:

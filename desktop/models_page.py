@@ -133,12 +133,15 @@ class ModelsPage(QWidget):
         self.status = QLabel()
         self.status.setWordWrap(True)
         buttons = QHBoxLayout()
+        self.buttons: dict[str, QPushButton] = {}
         for text, slot in (("Refresh", self.refresh), ("Import folder...", self.import_folder),
                            ("Import GGUF...", self.import_gguf), ("Verify", self.verify_selected),
                            ("Use as controller", self.use_as_controller), ("Delete...", self.delete_selected)):
             button = QPushButton(text)
             button.clicked.connect(lambda _=False, s=slot: s())
             buttons.addWidget(button)
+            self.buttons[text] = button
+        self.installed.itemSelectionChanged.connect(self._selection_changed)
         buttons.addStretch(1)
         buttons.addWidget(self.total)
         installed_tab = QWidget()
@@ -206,6 +209,18 @@ class ModelsPage(QWidget):
             self.installed.item(row, 0).setToolTip(f"{record.path}\n{record.description}")
         total = sum(r.size_bytes for r in records)
         self.total.setText(f"{len(records)} models · {human(total)} on disk")
+
+    def _selection_changed(self) -> None:
+        """What cannot be done to the selected model is disabled, with the reason as its tooltip."""
+        record = self.selected_record()
+        delete = self.buttons["Delete..."]
+        packaged = record is not None and record.source == "package"
+        delete.setEnabled(not packaged)
+        delete.setToolTip("Installed with the app as a Python package; it is not a file the app may delete"
+                          if packaged else "")
+        use = self.buttons["Use as controller"]
+        use.setEnabled(record is None or record.format == "gguf")
+        use.setToolTip("" if record is None or record.format == "gguf" else "Only a GGUF model can be the controller")
 
     def selected_record(self):
         row = self.installed.currentRow()

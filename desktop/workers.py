@@ -14,6 +14,20 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 log = logging.getLogger(__name__)
 
 
+
+def _expected(error: Exception) -> bool:
+    """Errors the app raises on purpose, with a message for people, and faults of the disk;
+    anything else is a bug and keeps its traceback in the Log. (Imported here, late: the window
+    must not import the runners, and so torch, before it shows.)"""
+    from core.llm.controller import ControllerError
+    from models.errors import ModelManagerError
+    from models.formats import FormatError
+    from models.hubclient import HubError
+    from models.runners.base import ExpertError
+
+    return isinstance(error, (OSError, ControllerError, ModelManagerError, FormatError, HubError, ExpertError))
+
+
 class _Signals(QObject):
     done = Signal(object)
     failed = Signal(object)
@@ -29,7 +43,10 @@ class _Job(QRunnable):
         try:
             result = self.fn()
         except Exception as error:  # delivered to the GUI, which shows it in plain words
-            log.exception("background job failed")
+            if _expected(error):  # a refusal or a fault of the input: a message, not a bug
+                log.warning("%s", error)
+            else:
+                log.exception("background job failed")
             self.signals.failed.emit(error)
         else:
             self.signals.done.emit(result)
