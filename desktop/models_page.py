@@ -81,8 +81,10 @@ class DownloadRow(QWidget):
         layout.addWidget(self.detail)
         layout.addWidget(self.button)
         self.running = True
+        self.fetched = 0  # bytes that arrived: a stopped download with some can resume
 
     def show_progress(self, event) -> None:
+        self.fetched = max(self.fetched, event.done_bytes or 0)
         self.bar.setValue(int(event.fraction * 1000))
         parts = [f"{human(event.done_bytes)} of {human(event.total_bytes)}"] if event.total_bytes else []
         if event.phase == "downloading" and event.speed_bps:
@@ -101,8 +103,10 @@ class DownloadRow(QWidget):
             self.button.setEnabled(False)
         else:
             self.detail.setText(error)
-            self.detail.setToolTip(error)
-            self.button.setText("Resume")
+            self.detail.setToolTip(error)  # the whole message, however long
+            self.detail.setWordWrap(True)
+            # Resume continues the files that arrived; with none, it is a plain retry.
+            self.button.setText("Resume" if self.fetched else "Retry")
 
     def _cancel_or_resume(self) -> None:
         if self.running:
@@ -155,6 +159,15 @@ class ModelsPage(QWidget):
         self.task_filter = QComboBox()
         self.task_filter.currentTextChanged.connect(self.show_catalogue)
         self.catalogue = _table(["Model", "Task", "Description", "License", "Download", "Memory", "Safetensors"])
+        # The numbers stay in view at any width: ids are elided in the middle, the description
+        # takes what is left (its full text is the cell's tooltip).
+        header = self.catalogue.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.catalogue.setColumnWidth(0, 300)
+        self.catalogue.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.catalogue.setWordWrap(False)
         self.download_button = QPushButton("Download selected")
         self.download_button.clicked.connect(self.download_selected)
         self.downloads_note = QLabel()
@@ -209,6 +222,8 @@ class ModelsPage(QWidget):
             self.installed.item(row, 0).setToolTip(f"{record.path}\n{record.description}")
         total = sum(r.size_bytes for r in records)
         self.total.setText(f"{len(records)} models · {human(total)} on disk")
+        if getattr(self, "entries", None) is not None:
+            self.show_catalogue()  # its installed marks follow
 
     def _selection_changed(self) -> None:
         """What cannot be done to the selected model is disabled, with the reason as its tooltip."""
@@ -308,18 +323,42 @@ class ModelsPage(QWidget):
                   c.memory_bytes, "GGUF") for c in self.entries.controllers]
         rows = [r for r in rows if (task in ("", "All tasks") or r[1] == task)
                 and (not text or text in r[0].lower() or text in r[2].lower())]
+        installed = {r.id for r in getattr(self, "records", [])}
         self.catalogue.setRowCount(len(rows))
         for index, (model_id, task_name, description, license_, download, memory, weights) in enumerate(rows):
-            for column, value in enumerate((model_id, task_name, description, license_, human(download),
+            shown = f"✓ {model_id}" if model_id in installed else model_id
+            for column, value in enumerate((shown, task_name, description, license_, human(download),
                                             human(memory), weights)):
                 self.catalogue.setItem(index, column, _item(value, model_id if column == 0 else None))
+            self.catalogue.item(index, 0).setToolTip(f"{model_id}: installed" if model_id in installed else model_id)
+            self.catalogue.item(index, 2).setToolTip(description)
 
-    def download_selected(self) -> None:
+    CONFIRM_ABOVE = 1_000_000_000  # bytes: a download this big is confirmed with its size and free disk
+
+    def download_selected(self, confirm: bool = True) -> None:
         row = self.catalogue.currentRow()
         if row < 0:
             self.status.setText("Select a model in the catalogue to download.")
             return
-        self.download(self.catalogue.item(row, 0).data(Qt.ItemDataRole.UserRole))
+        model_id = self.catalogue.item(row, 0).data(Qt.ItemDataRole.UserRole)
+        if confirm and not self.confirm_download(model_id):
+            return
+        self.download(model_id)
+
+    def confirm_download(self, model_id: str) -> bool:
+        """Ask before a download over 1 GB, saying its size and the disk space left."""
+        from models.record import free_bytes
+
+        entry = self.entries.expert(model_id) or self.entries.controller(model_id)
+        size = getattr(entry, "download_bytes", 0) or getattr(entry, "size_bytes", 0)
+        if size <= self.CONFIRM_ABOVE:
+            return True
+        self.store.models_dir.mkdir(parents=True, exist_ok=True)
+        free = free_bytes(self.store.models_dir)
+        answer = QMessageBox.question(self, "Download model",
+                                      f"Download {model_id}: {human(size)}?\n{human(free)} free on the disk "
+                                      f"of {self.store.models_dir}.")
+        return answer == QMessageBox.StandardButton.Yes
 
     def download(self, model_id: str, endpoint: str | None = None) -> DownloadRow | None:
         if not self.settings.allow_downloads:

@@ -4,6 +4,7 @@ import json
 import shutil
 
 import pytest
+from PySide6.QtCore import Qt
 
 from app.settings import Settings
 from desktop.models_page import ModelsPage
@@ -98,3 +99,26 @@ def test_downloads_are_refused_while_offline(qtbot, tmp_path):
     assert not page.download_button.isEnabled()
     assert page.download("some/model") is None
     assert "Downloads are off" in page.status.text()
+
+
+def test_catalogue_marks_installed_models_and_confirms_a_big_download(page, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    rows = {page.catalogue.item(r, 0).data(Qt.ItemDataRole.UserRole): r for r in range(page.catalogue.rowCount())}
+    assert page.catalogue.item(rows[MINILM], 0).text() == f"✓ {MINILM}"
+    big = next(e for e in page.entries.experts if e.download_bytes > page.CONFIRM_ABOVE)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *args: asked.append(args[2]) or QMessageBox.StandardButton.No)
+    page.catalogue.selectRow(rows[big.id])
+    page.download_selected()
+    assert asked and big.id in asked[0] and "free on the disk" in asked[0]
+    assert big.id not in page.downloads  # declined: nothing started
+
+
+def test_a_download_that_fetched_nothing_offers_retry_not_resume(page, qtbot):
+    from tests.hub_server import HubServer
+
+    with HubServer() as hub:
+        row = page.download("acme/does-not-exist", endpoint=hub.url)
+        qtbot.waitUntil(lambda: not row.running, timeout=30_000)
+    assert row.button.text() == "Retry" and row.detail.toolTip() == row.detail.text() != ""
