@@ -234,6 +234,19 @@ bridge.refused.connect(lambda message: (seen.update(status=message), app.quit())
 sent = time.perf_counter()
 bridge.ask(sys.argv[1], engine_app.conversations().create(), [])
 app.exec()
+
+# Stop in the middle of planning a new request: from the cancel to the turn's end.
+bridge.finished.disconnect()
+bridge.finished.connect(lambda turn: (seen.update(stop_status=turn.status), app.quit()))
+from PySide6.QtCore import QTimer
+def stop():
+    seen["stopped_at"] = time.perf_counter()
+    bridge.cancel()
+QTimer.singleShot(1000, stop)
+bridge.ask("Describe photo.jpg, then read the description aloud and translate it.",
+           engine_app.conversations().create(), [])
+app.exec()
+seen["stop_planning_s"] = time.perf_counter() - seen.pop("stopped_at")
 print(json.dumps(seen))
 """
 
@@ -250,7 +263,9 @@ def measure_progress(env: dict) -> dict:
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     if seen.get("status") != "done":
         raise RuntimeError(f"the progress probe's request did not finish: {seen.get('status')}")
-    return {key: seen[key] for key in ("send_to_progress_s", "answer_first_token_s", "answer_s")}
+    if seen.get("stop_status") != "cancelled":
+        raise RuntimeError(f"Stop during planning ended the turn {seen.get('stop_status')}, not cancelled")
+    return {key: seen[key] for key in ("send_to_progress_s", "answer_first_token_s", "answer_s", "stop_planning_s")}
 
 
 STEP_REQUESTS = (PLAN_COLD, "Transcribe talk.wav and then summarize the transcript.",
@@ -318,6 +333,7 @@ ROWS = (
     ("planning listed / plain", "plan_listed_ratio", "{:.2f}x"),
     ("window: Send to first progress (fresh process)", "send_to_progress_s", "{:.3f} s"),
     ("answer: first text after its stage starts", "answer_first_token_s", "{:.3f} s"),
+    ("window: Stop during planning to the turn's end", "stop_planning_s", "{:.2f} s"),
     ("answer: whole stage (facts and checked prose)", "answer_s", "{:.2f} s"),
     ("MiniLM first call (load + run)", "minilm_first_call_s", "{:.3f} s"),
     ("MiniLM warm call", "minilm_warm_call_s", "{:.3f} s"),

@@ -72,8 +72,9 @@ class RunBridge(QObject):
         pays for neither."""
         steps = [getattr(self.engine.controller, "load", None),
                  getattr(getattr(self.engine.planner, "demos", None), "warm_up", None)]
-        threading.Thread(target=self._warm, args=([s for s in steps if s is not None],), name="warm-up",
-                         daemon=True).start()
+        # Not a daemon: the interpreter waits for it at exit, since killing a thread inside torch's
+        # or llama.cpp's native code aborts the process ("terminate called ...").
+        threading.Thread(target=self._warm, args=([s for s in steps if s is not None],), name="warm-up").start()
 
     def _warm(self, steps) -> None:
         for step in steps:

@@ -95,7 +95,8 @@ class ChatPage(QWidget):
 
     # -- running -------------------------------------------------------------------------------
 
-    def send(self, text: str, attachments: list[Path]) -> None:
+    def send(self, text: str, attachments: list[Path], plan: list[dict] | None = None) -> None:
+        """Run a request; `plan` runs that task list instead of planning (scripts, Run again)."""
         if self.bridge is None or self.bridge.busy:
             return
         if self.conversation is None:
@@ -104,7 +105,7 @@ class ChatPage(QWidget):
         self.graph.show_message("Planning...")
         self.node_details.clear()
         self.live_turn = self.chat.add_turn(text, [str(p) for p in attachments])
-        self.bridge.ask(text, self.conversation, attachments)
+        self.bridge.ask(text, self.conversation, attachments, plan=plan)
         self.conversation_changed.emit(self.conversation.id)
 
     def run_again(self, turn: Turn) -> None:

@@ -63,6 +63,7 @@ class TurnWidget(QWidget):
         assistant_layout = QVBoxLayout(self.assistant)
         self.status = QLabel("Planning...")
         self.status.setStyleSheet("color: #607d8b;")
+        self.status.setWordWrap(True)
         self.answer = _text_label()
         self.media = QVBoxLayout()
         self.toggle = QToolButton()
@@ -189,6 +190,8 @@ class ChatView(QScrollArea):
         super().__init__(parent)
         self.recommend = None  # set by the page from its engine
         self.setWidgetResizable(True)
+        # Turns wrap to the pane's width; a horizontal scroll bar would hide half of every line.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._inner = QWidget()
         self._layout = QVBoxLayout(self._inner)
         self._layout.addStretch(1)

@@ -65,6 +65,10 @@ class MainWindow(QMainWindow):
         for name, widget in (("Chat", self.chat), ("Models", self.models_page), ("Settings", self.settings_page),
                              ("Log", self.log_view)):
             self.page_index[name] = self.pages.addWidget(widget)
+        # A stacked widget is as wide as its widest page; only the page in view should count, so
+        # a narrow window is possible whatever page was opened before.
+        self.pages.currentChanged.connect(self._fit_to_page)
+        self._fit_to_page(self.pages.currentIndex())
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.conversations)
         self.splitter.addWidget(self.pages)
@@ -180,6 +184,13 @@ class MainWindow(QMainWindow):
             self._state_path().write_text(json.dumps(state), encoding="utf-8")
         except OSError as error:  # not worth stopping a close for
             log.warning("window state not saved: %s", error)
+
+    def _fit_to_page(self, current: int) -> None:
+        from PySide6.QtWidgets import QSizePolicy
+
+        for index in range(self.pages.count()):
+            policy = QSizePolicy.Policy.Preferred if index == current else QSizePolicy.Policy.Ignored
+            self.pages.widget(index).setSizePolicy(policy, policy)
 
     def show_page(self, name: str) -> None:
         self.pages.setCurrentIndex(self.page_index[name])

@@ -147,11 +147,11 @@ class ModelsPage(QWidget):
             self.buttons[text] = button
         self.installed.itemSelectionChanged.connect(self._selection_changed)
         buttons.addStretch(1)
-        buttons.addWidget(self.total)
         installed_tab = QWidget()
         installed_layout = QVBoxLayout(installed_tab)
         installed_layout.addLayout(buttons)
         installed_layout.addWidget(self.installed)
+        installed_layout.addWidget(self.total)  # below the table: the button row must fit 700 px
 
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search the catalogue")
@@ -171,6 +171,7 @@ class ModelsPage(QWidget):
         self.download_button = QPushButton("Download selected")
         self.download_button.clicked.connect(self.download_selected)
         self.downloads_note = QLabel()
+        self.downloads_note.setWordWrap(True)
         filters = QHBoxLayout()
         filters.addWidget(self.search, 1)
         filters.addWidget(self.task_filter)

@@ -1,15 +1,19 @@
-"""Screenshots of the main views, rendered offscreen with the real MainWindow.
+"""Screenshots of the window from real runs, offscreen, at 1280x800 and 900x600.
 
     .venv/bin/python scripts/screenshots.py              # into docs/screenshots
     .venv/bin/python scripts/screenshots.py --out /tmp/shots
 
 Everything runs in throw-away config and data folders (JARVIS_CONFIG_DIR / JARVIS_DATA_DIR are
 pointed at a temporary folder before the app is imported), so the user's settings, conversations
-and models are never read or written. The controller is a stand-in that is never asked anything:
-the pictures show saved and replayed state, so no model has to load.
+and models are never read or written. The requests run for real: the default controller (the
+SmolLM2 GGUF set-up installs) plans and answers, the installed MiniLM and the built-in Canny
+detector do the work. Two inputs are the script's own: the edge-detection turn's picture is
+drawn by the script, and the edge and failed turns are given their plans (as `ask --plan`
+does), so the pictures do not depend on what a 135M controller plans for them.
 
-Views: chat.png (a finished turn with a generated image), graph.png (a live plan of three tasks:
-done, running, failed), models.png (the model manager) and settings.png.
+Views: chat (a similarity request, planned and answered by the controller), graph (an edge map
+made by builtin/canny, with its task graph), install (a turn that failed for want of a model,
+with its Install button), models (the model manager) and settings.
 """
 
 from __future__ import annotations
@@ -22,105 +26,24 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WINDOW_SIZE = (1200, 800)
-NAMES = ("chat", "graph", "models", "settings")
+SIZES = {"": (1280, 800), "-900": (900, 600)}
+NAMES = ("chat", "graph", "install", "models", "settings")
+SIMILARITY = "How similar are 'A cat sits on the mat.' and 'A kitten rests on the rug.'?"
+CANNY_PLAN = [{"id": 0, "task": "canny-control", "dep": [], "args": {"image": "shapes.png"}}]
+DRAW_PLAN = [{"id": 0, "task": "text-to-image", "dep": [], "args": {"text": "a red boat at sunset"}}]
 
 
-class _IdleController:
-    """Stands in for the GGUF controller: nothing is planned while the screenshots are taken."""
-
-    name = "screenshot stand-in"
-
-    def chat(self, messages, **kwargs):
-        from core.llm.controller import ControllerError
-
-        raise ControllerError("the screenshot script does not run requests")
-
-
-def _picture(path: Path) -> None:
-    """A small 'generated' image: a colour gradient with a box and a sun."""
+def _shapes(path: Path) -> None:
+    """The edge-detection turn's input: a few filled shapes (drawn here, said so in the README)."""
     from PIL import Image, ImageDraw
 
-    width, height = 320, 224
-    image = Image.new("RGB", (width, height))
-    pixels = image.load()
-    for y in range(height):
-        for x in range(width):
-            pixels[x, y] = (40 + 120 * x // width, 90 + 100 * y // height, 200 - 80 * y // height)
+    image = Image.new("RGB", (320, 224), (235, 235, 225))
     draw = ImageDraw.Draw(image)
-    draw.rectangle((0, 170, width, height), fill=(70, 140, 80))
-    draw.rectangle((110, 100, 210, 175), fill=(196, 78, 62), outline=(60, 30, 20), width=3)
-    draw.polygon([(100, 102), (160, 60), (220, 102)], fill=(120, 50, 40))
-    draw.ellipse((240, 20, 290, 70), fill=(255, 214, 90))
+    draw.rectangle((30, 110, 140, 200), fill=(196, 78, 62))
+    draw.polygon([(20, 112), (85, 50), (150, 112)], fill=(120, 50, 40))
+    draw.ellipse((200, 30, 280, 110), fill=(250, 200, 60))
+    draw.rectangle((180, 150, 300, 200), fill=(60, 110, 170))
     image.save(path)
-
-
-def _chat_conversation(store) -> str:
-    """A saved conversation whose one turn produced an image, as the engine records it."""
-    request = "Draw a small red house under a blue sky, then describe the picture in one sentence."
-    conversation = store.create(title=request[:60])
-    turn_dir = conversation.new_turn_dir()
-    image = turn_dir / "text-to-image-0.png"
-    _picture(image)
-    caption = "a small red house with a dark roof on a green lawn under a blue sky"
-    plan = [{"id": 0, "task": "text-to-image", "dep": [], "args": {"text": "a small red house under a blue sky"}},
-            {"id": 1, "task": "image-to-text", "dep": [0], "args": {"image": "<GENERATED>-0"}}]
-    record = {
-        "request": request, "files": {}, "attachments": [], "plan": plan, "repairs": [],
-        "selections": [
-            {"id": 0, "task": "text-to-image", "model": "hf-internal-testing/tiny-stable-diffusion-pipe",
-             "reason": "the only installed text-to-image model", "candidates": []},
-            {"id": 1, "task": "image-to-text", "model": "nlpconnect/vit-gpt2-image-captioning",
-             "reason": "the only installed image-to-text model", "candidates": []}],
-        "results": [
-            {"id": 0, "task": "text-to-image", "model": "hf-internal-testing/tiny-stable-diffusion-pipe",
-             "status": "done", "inputs": {"text": "a small red house under a blue sky"},
-             "outputs": {"image": str(image)}, "error": "", "seconds": 2.41},
-            {"id": 1, "task": "image-to-text", "model": "nlpconnect/vit-gpt2-image-captioning",
-             "status": "done", "inputs": {"image": str(image)}, "outputs": {"text": caption}, "error": "",
-             "seconds": 0.62}],
-        "answer": f"Here is the picture I generated. The captioning model describes it as \"{caption}\".",
-        "status": "done", "error": "",
-        "timings": {"planning": 1.8, "selection": 0.01, "execution": 3.05, "response": 1.2},
-    }
-    from core.turn import Turn
-
-    store.add_turn(conversation.id, Turn.from_dict(record))
-    return conversation.id
-
-
-def _live_graph(window) -> None:
-    """A request in flight: three tasks, one done, one running, one failed, fed as engine events."""
-    from core.events import ModelChosen, PlanReady, StageStarted, TaskDone, TaskFailed, TaskProgress, TaskStarted
-
-    page = window.chat
-    window.conversations.new_chat()  # as the "New chat" button does
-    page.composer.set_busy(True)  # what the engine bridge signals while a turn runs
-    request = "Describe photo.jpg, translate the description to German, and answer: how many people are there?"
-    page.live_turn = page.chat.add_turn(request, [])
-    plan = [{"id": 0, "task": "image-to-text", "dep": [], "args": {"image": "photo.jpg"}},
-            {"id": 1, "task": "translation", "dep": [0], "args": {"text": "<GENERATED>-0", "language": "German"}},
-            {"id": 2, "task": "visual-question-answering", "dep": [],
-             "args": {"image": "photo.jpg", "text": "How many people are there?"}}]
-    models = {0: "nlpconnect/vit-gpt2-image-captioning", 1: "Helsinki-NLP/opus-mt-en-de",
-              2: "dandelin/vilt-b32-finetuned-vqa"}
-    done = {"id": 0, "task": "image-to-text", "model": models[0], "status": "done",
-            "inputs": {"image": "photo.jpg"}, "outputs": {"text": "two people walking a dog on a beach"},
-            "error": "", "seconds": 0.84}
-    events = [StageStarted(stage="planning"), PlanReady(plan=plan), StageStarted(stage="selection")]
-    events += [ModelChosen(task_id=i, task=t["task"], model=models[i], reason="installed") for i, t in enumerate(plan)]
-    events += [StageStarted(stage="execution"),
-               TaskStarted(task_id=0, task="image-to-text", model=models[0]),
-               TaskStarted(task_id=2, task="visual-question-answering", model=models[2]),
-               TaskDone(task_id=0, result=done),
-               TaskFailed(task_id=2, error="not enough memory to load dandelin/vilt-b32-finetuned-vqa"),
-               TaskStarted(task_id=1, task="translation", model=models[1]),
-               TaskProgress(task_id=1, fraction=0.45, message="translating")]
-    for event in events:
-        page._on_event(event)  # the slot the engine bridge delivers events to on the GUI thread
-    page.live_turn.toggle.setChecked(True)
-    page.graph.nodes[0].setSelected(True)
-    page.show_task(0)
 
 
 def _settle(app, seconds: float = 0.3) -> None:
@@ -140,60 +63,81 @@ def _wait(app, condition, timeout: float = 15.0) -> None:
         time.sleep(0.02)
 
 
+def _run(app, window, text: str, files=(), plan=None, timeout: float = 300.0):
+    """Send a request as the composer does and wait for the turn."""
+    finished = []
+    window.bridge.finished.connect(finished.append)
+    window.chat.send(text, list(files), plan=plan)
+    _wait(app, lambda: bool(finished), timeout)
+    window.bridge.finished.disconnect(finished.append)
+    if not finished:
+        raise RuntimeError(f"the request did not finish: {text}")
+    return finished[0]
+
+
 def render(out: Path) -> list[Path]:
-    """Render the four views into `out`; the caller has isolated the config and data folders."""
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QApplication, QSplitter
+    """Run the requests and render every view at each size into `out`; the caller has isolated
+    the config and data folders."""
+    from PySide6.QtWidgets import QApplication
 
     from app.settings import Settings
-    from app.wiring import build_app
     from desktop.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
     app.setApplicationName("Jarvis Desktop")
-    settings = Settings.load()
-    window = MainWindow(settings, app_factory=lambda s, **kw: build_app(s, controller=_IdleController(), **kw))
-    window.resize(*WINDOW_SIZE)
+    window = MainWindow(Settings.load())  # the real app: default controller, installed models
+    window.resize(*SIZES[""])
     window.show()
     _wait(app, lambda: window.windowHandle() is not None and window.windowHandle().isExposed())
+    if window.bridge is None:
+        raise RuntimeError("the controller could not start; run the set-up script first")
+    _wait(app, window.bridge.warm.is_set, 180)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
 
     def shoot(name: str) -> None:
-        _settle(app)
-        path = out / f"{name}.png"
-        if not window.grab().save(str(path)):
-            raise RuntimeError(f"could not write {path}")
-        paths.append(path)
+        for suffix, size in SIZES.items():
+            window.resize(*size)
+            _settle(app)
+            path = out / f"{name}{suffix}.png"
+            if not window.grab().save(str(path)):
+                raise RuntimeError(f"could not write {path}")
+            paths.append(path)
+        window.resize(*SIZES[""])
 
     try:
-        conversation_id = _chat_conversation(window.store)
-        window.conversations.select(conversation_id)  # highlights it without re-emitting
-        window.chat.open_conversation(conversation_id)
+        turns = {}
         window.show_page("Chat")
-        _wait(app, lambda: bool(window.chat.chat.turns))
-        # Drag the divider as a user would, so both columns of a plan are in view.
-        splitter = window.chat.findChild(QSplitter, options=Qt.FindChildOption.FindDirectChildrenOnly)
-        splitter.setSizes([470, 500])
+        turns["chat"] = _run(app, window, SIMILARITY)
         window.chat.show_task(0)
         shoot("chat")
 
-        _live_graph(window)
+        picture = Path(os.environ["JARVIS_DATA_DIR"]) / "shapes.png"
+        _shapes(picture)
+        window.conversations.new_chat()
+        turns["graph"] = _run(app, window, "Find the edges in shapes.png", [picture], plan=CANNY_PLAN)
+        window.chat.graph.nodes[0].setSelected(True)
+        window.chat.show_task(0)
         shoot("graph")
+
+        window.conversations.new_chat()
+        turns["install"] = _run(app, window, "Draw a red boat at sunset", plan=DRAW_PLAN)
+        shoot("install")
 
         window.show_page("Models")
         _wait(app, lambda: not window.models_page.total.text().startswith("Scanning"))
         shoot("models")
 
         window.show_page("Settings")
-        # The note names the settings file; show the usual location rather than the temporary one.
-        window.settings_page.note.setText("Saved in ~/.config/jarvis-desktop/settings.json. "
-                                          "Controller changes apply to the next request.")
         shoot("settings")
     finally:
         window.close()
         window.deleteLater()
         _settle(app, 0.05)
+    for name, turn in turns.items():
+        expected = "failed" if name == "install" else "done"
+        if turn.status != expected:
+            raise RuntimeError(f"the {name} request ended {turn.status}, not {expected}: {turn.error}")
     return paths
 
 

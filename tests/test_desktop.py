@@ -140,16 +140,23 @@ def test_conversations_rename_search_export_delete(qtbot, settings, tmp_path):
     assert window.conversations.list.count() == 0 and window.chat.chat.turns == []
 
 
-def test_settings_are_saved_and_a_bad_controller_is_explained(qtbot, settings, tmp_path):
+def test_settings_are_saved_and_a_bad_controller_is_refused_or_explained(qtbot, settings, tmp_path):
     window = open_window(qtbot, settings, build_app)
     window.show_page("Settings")
     window.settings_page.controller_path.setText(str(tmp_path / "missing.gguf"))
+    assert not window.settings_page.save_button.isEnabled()  # the page will not save it
+    window.settings_page.controller_path.setText("")
     window.settings_page.n_ctx.setValue(2048)
     window.settings_page.save_button.click()
     assert Settings.load().n_ctx == 2048
-    assert window.bridge is None
-    assert "controller model not found" in window.chat.banner.text()
-    assert not window.chat.composer.isEnabled()
+
+    # A controller that went missing after it was saved (a file deleted, a hand-edited
+    # settings.json): the window opens, explains, and keeps the chat readable.
+    broken = open_window(qtbot, Settings(data_dir=settings.data_dir, controller_path=str(tmp_path / "gone.gguf")),
+                         build_app)
+    assert broken.bridge is None
+    assert "controller model not found" in broken.chat.banner.text()
+    assert not broken.chat.composer.isEnabled()
 
 
 def test_desktop_start_up_path_imports_no_heavy_library():

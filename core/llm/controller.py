@@ -184,15 +184,19 @@ class LlamaController:
              stage: str = GENERAL) -> ChatResult:
         with self._lock:
             llama = self.load(stage)
+            from core.llm.greedy_grammar import StopRequested  # loaded with the model, above
+
             if cancel is not None:
                 cancel.raise_if_cancelled()
             kwargs = {}
             if schema is not None:
-                kwargs["grammar"] = _grammar(json.dumps(schema))  # key order matters: it is the output order
+                # key order matters: it is the output order
+                kwargs["grammar"] = _grammar_unless_cancelled(json.dumps(schema), cancel)
             else:
                 kwargs["repeat_penalty"] = 1.15  # free text only: it would bend JSON keys
             start = time.perf_counter()
             first_token = None
+            llama.stop_requested = (lambda: cancel.cancelled) if cancel is not None else None
             stream = llama.create_chat_completion(
                 messages=messages, temperature=0.0, top_k=1, max_tokens=max_tokens, stream=True, **kwargs)
             parts: list[str] = []
@@ -218,7 +222,10 @@ class LlamaController:
                         finish = choice["finish_reason"]
                     if cancel is not None and cancel.cancelled:
                         raise Cancelled("cancelled")
+            except StopRequested:  # cancelled while the prompt was being read
+                raise Cancelled("cancelled") from None
             finally:
+                llama.stop_requested = None
                 stream.close()  # stops generation at once when we leave early
             return ChatResult("".join(parts), finish, completion_tokens=pieces,
                               first_token_s=first_token or 0.0, seconds=time.perf_counter() - start)
@@ -238,6 +245,29 @@ def _kv_cache_bytes(llama) -> int:
         return 0
     kv = 2 * layers * llama.n_ctx() * (width * kv_heads // max(heads, 1)) * 2
     return int(kv * 1.1)
+
+
+_compiler = None  # one thread compiling grammars, so a wait for one can be cut short by Stop
+
+
+def _grammar_unless_cancelled(schema_json: str, cancel: CancelToken | None):
+    """`_grammar`, waited for with Stop honoured: a new plan schema takes a second or more to
+    compile; the compile goes on in the background and is cached for the next request."""
+    global _compiler
+    if cancel is None:
+        return _grammar(schema_json)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _compiler_lock:
+        _compiler = _compiler or ThreadPoolExecutor(max_workers=1, thread_name_prefix="grammar")
+    future = _compiler.submit(_grammar, schema_json)
+    while not future.done():
+        if cancel.wait(0.02):
+            raise Cancelled("cancelled")
+    return future.result()
+
+
+_compiler_lock = threading.Lock()
 
 
 @lru_cache(maxsize=32)

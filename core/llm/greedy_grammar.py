@@ -22,6 +22,11 @@ from llama_cpp import Llama
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)], align=True)
 
 
+class StopRequested(Exception):
+    """Raised out of a prompt evaluation when the chat was cancelled; the controller turns it into
+    the app's Cancelled."""
+
+
 class GreedyGrammarSampler:
     """The parts of llama-cpp-python's sampler interface that `Llama.generate` uses."""
 
@@ -76,7 +81,20 @@ class GreedyGrammarSampler:
 
 class GreedyGrammarLlama(Llama):
     """A `Llama` that decodes greedily under a grammar with `GreedyGrammarSampler`; every other
-    combination of sampling settings goes through llama-cpp-python's own sampler chain."""
+    combination of sampling settings goes through llama-cpp-python's own sampler chain.
+
+    Prompts are evaluated in chunks of EVAL_CHUNK tokens with `stop_requested` asked between
+    them: a long prompt takes seconds on a CPU, and Stop must act within a fraction of one."""
+
+    EVAL_CHUNK = 128
+    stop_requested = None  # () -> bool, set by the controller for the length of one chat
+
+    def eval(self, tokens) -> None:
+        tokens = list(tokens)
+        for start in range(0, len(tokens), self.EVAL_CHUNK):
+            if self.stop_requested is not None and self.stop_requested():
+                raise StopRequested("stopped while reading the prompt")
+            super().eval(tokens[start:start + self.EVAL_CHUNK])
 
     def _init_sampler(self, *args, **kwargs):
         grammar = kwargs.get("grammar")
