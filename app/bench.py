@@ -99,7 +99,7 @@ def measure_startup(env: dict) -> dict:
     window = ("import time; t=time.perf_counter(); import main; main.enforce_offline_env(); "
               "from PySide6.QtWidgets import QApplication; app=QApplication([]); "
               "from desktop.main_window import MainWindow; w=MainWindow(); w.show(); app.processEvents(); "
-              "print(time.perf_counter()-t)")
+              "print(time.perf_counter()-t, flush=True); w.close()")  # closed, as a person quits
     env = {**env, "QT_QPA_PLATFORM": "offscreen"}
     done = subprocess.run([sys.executable, "-c", window], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=300)

@@ -34,6 +34,7 @@ class RunBridge(QObject):
         self._cancel: CancelToken | None = None
         self._thread: threading.Thread | None = None
         self.warm = threading.Event()  # set when warm_up is done
+        self._warm_stopped = False  # the window closed: the warm-up's remaining steps are skipped
 
     @property
     def busy(self) -> bool:
@@ -76,8 +77,15 @@ class RunBridge(QObject):
         # or llama.cpp's native code aborts the process ("terminate called ...").
         threading.Thread(target=self._warm, args=([s for s in steps if s is not None],), name="warm-up").start()
 
+    def stop_warm_up(self) -> None:
+        """The window is closing: finish the step in progress (it cannot be cut in native code),
+        skip the rest, so the process can exit soon."""
+        self._warm_stopped = True
+
     def _warm(self, steps) -> None:
         for step in steps:
+            if self._warm_stopped:
+                break
             try:
                 step()
             except Exception as error:  # the first request will say it plainly

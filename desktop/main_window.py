@@ -268,6 +268,7 @@ class MainWindow(QMainWindow):
         self.save_state()
         if self.bridge is not None:
             self.bridge.cancel()
+            self.bridge.stop_warm_up()
         logging.getLogger().removeHandler(self.log_handler)
         self._stop_listening()
         super().closeEvent(event)

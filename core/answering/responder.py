@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 MAX_SENTENCES = 3
+# Prose is a sentence or two (about 40 tokens); the cap keeps a rambling draft from costing seconds.
 # More words than this from outside the record and plain English, and a sentence is telling its
 # own story ("a positive trend for the company's growth") rather than the record's.
 MAX_NEW_WORDS = 2
@@ -48,11 +49,11 @@ class Responder:
         self.recommend = recommend
 
     def answer(self, request: str, results: list[TaskResult], on_token: Callable[[str], None],
-               cancel: CancelToken | None = None, max_tokens: int = 120) -> str:
+               cancel: CancelToken | None = None, max_tokens: int = 64) -> str:
         return self.grounded(request, results, on_token, cancel, max_tokens).text
 
     def grounded(self, request: str, results: list[TaskResult], on_token: Callable[[str], None],
-                 cancel: CancelToken | None = None, max_tokens: int = 120) -> Answer:
+                 cancel: CancelToken | None = None, max_tokens: int = 64) -> Answer:
         facts = failure_lines(results, self.recommend) + fact_lines(results)
         text = "\n".join(facts) if facts else "No tasks were run."
         on_token(text)
