@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -76,13 +77,23 @@ def _n_ctx(settings: Settings) -> str:
         return ""
     from app.wiring import controller_path
     from core.llm.controller import ControllerError
-    from models.formats import FormatError, read_gguf
 
     try:
-        info = read_gguf(controller_path(settings))
-    except (ControllerError, FormatError, OSError):
+        path = controller_path(settings)
+        trained = _trained_context(str(path), path.stat().st_mtime_ns)
+    except (ControllerError, OSError):
         return ""  # the path's own check says what is wrong
-    trained = info.metadata.get(f"{info.architecture}.context_length")
-    if isinstance(trained, int) and settings.n_ctx > trained:
-        return f"{info.name or 'this model'} was trained on {trained} tokens; use at most that"
+    if trained and settings.n_ctx > trained:
+        return f"{path.name} was trained on {trained} tokens; use at most that"
     return ""
+
+
+@lru_cache(maxsize=8)
+def _trained_context(path: str, _mtime_ns: int) -> int | None:
+    """Cached per file version: the page checks on every keystroke."""
+    from models.formats import FormatError, trained_context
+
+    try:
+        return trained_context(Path(path))
+    except (FormatError, OSError):
+        return None

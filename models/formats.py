@@ -276,6 +276,27 @@ def read_gguf(path: Path) -> GGUFInfo:
     return GGUFInfo(version, tensor_count, metadata, end)
 
 
+def trained_context(path: Path) -> int | None:
+    """The context length a GGUF was trained for (`<arch>.context_length`), reading the metadata
+    only as far as that key: it comes before the vocabulary, which takes a second to walk."""
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        reader = _Reader(handle, size, path.name)
+        if handle.read(4) != GGUF_MAGIC or reader.unpack("<I") not in (2, 3):
+            return None
+        _tensors, kv_count = reader.unpack("<Q"), reader.unpack("<Q")
+        arch = ""
+        for _ in range(min(kv_count, 1_000_000)):
+            key = reader.string()
+            value = reader.value(reader.unpack("<I"))
+            if key == "general.architecture" and isinstance(value, str):
+                arch = value
+            elif arch and key == f"{arch}.context_length":
+                return value if isinstance(value, int) else None
+    return None
+
+
 # -- task inference -----------------------------------------------------------------------------
 
 _SUFFIX_TASKS = (

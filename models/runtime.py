@@ -218,8 +218,11 @@ class ExpertRuntime:
         warm models are unloaded to make room. `release(name)` gives it back."""
         with self._cond:
             self._reserved.setdefault(name, {})[device] = int(nbytes)
-            self._evict_idle_until_within()
-        self._free_memory()
+            # With no expert loaded there is nothing to evict, and the capacity (which imports
+            # torch to count GPUs) is not needed yet: the window's idle process stays torch-free.
+            evicted = self._evict_idle_until_within() if self._warm else False
+        if evicted:
+            self._free_memory()
 
     def release(self, name: str) -> None:
         with self._cond:
@@ -275,14 +278,17 @@ class ExpertRuntime:
         return next((model_id for model_id, entry in self._warm.items()
                      if entry.users == 0 and any(entry.use.get(name) for name in use)), None)
 
-    def _evict_idle_until_within(self) -> None:
+    def _evict_idle_until_within(self) -> bool:
+        """Unload idle models until usage fits the capacity; True when any was unloaded."""
         capacity = self.capacity()
+        evicted = False
         while True:
             over = {name for name, nbytes in self._used().items() if nbytes > capacity.get(name, 0)}
             victim = self._idle_victim({name: 1 for name in over}) if over else None
             if victim is None:
-                return
+                return evicted
             self._unload(victim)
+            evicted = True
 
     def _unload(self, model_id: str) -> None:
         """Called with the lock held."""

@@ -38,7 +38,7 @@ def test_each_invalid_setting_is_refused_with_its_message(page, tmp_path, field,
 
 def test_a_context_longer_than_the_model_was_trained_on_is_refused(page):
     page.n_ctx.setValue(99_999)
-    assert "trained on 8192 tokens" in page.problems["n_ctx"].text() and not page.save_button.isEnabled()
+    assert "was trained on 8192 tokens" in page.problems["n_ctx"].text() and not page.save_button.isEnabled()
     page.n_ctx.setValue(4096)
     assert page.save_button.isEnabled()
 
