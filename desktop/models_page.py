@@ -208,7 +208,7 @@ class ModelsPage(QWidget):
 
     def refresh(self) -> None:
         self.total.setText("Scanning installed models...")
-        run_in_background(self.store.list, self._show_installed, self._show_error)
+        run_in_background(self.store.list, self._show_installed, self._show_error, owner=self)
 
     def _show_installed(self, records) -> None:
         self.records = records
@@ -259,7 +259,7 @@ class ModelsPage(QWidget):
         run_in_background(lambda: import_model(self.store, path, task=task),
                           lambda record: (self.status.setText(f"Imported {record.id} ({record.task})."),
                                           self.refresh()),
-                          self._show_error)
+                          self._show_error, owner=self)
 
     def verify_selected(self) -> None:
         from models.maintenance import verify
@@ -269,7 +269,7 @@ class ModelsPage(QWidget):
             self.status.setText("Select a model to verify.")
             return
         self.status.setText(f"Verifying {record.id}: hashing every file...")
-        run_in_background(lambda: verify(self.store, record.id), self._show_verify, self._show_error)
+        run_in_background(lambda: verify(self.store, record.id), self._show_verify, self._show_error, owner=self)
 
     def _show_verify(self, report) -> None:
         if report.ok:
@@ -292,7 +292,7 @@ class ModelsPage(QWidget):
         run_in_background(lambda: remove(self.store, record.id),
                           lambda removed: (self.status.setText(f"Deleted {removed.id}: {human(removed.bytes_freed)} freed."),
                                            self.refresh()),
-                          self._show_error)
+                          self._show_error, owner=self)
 
     def use_as_controller(self) -> None:
         record = self.selected_record()

@@ -56,13 +56,19 @@ _alive: set[_Job] = set()  # keep jobs (and their signal objects) alive until th
 
 
 def run_in_background(fn: Callable[[], Any], on_done: Callable[[Any], None] | None = None,
-                      on_error: Callable[[Exception], None] | None = None) -> None:
+                      on_error: Callable[[Exception], None] | None = None, owner: QObject | None = None) -> None:
+    """`owner`: the widget the callbacks update; a result that arrives after it was closed and
+    deleted is dropped instead of touching a dead widget."""
+    import shiboken6
+
     job = _Job(fn)
     job.setAutoDelete(False)
     _alive.add(job)
 
     def finish(callback, value):
         _alive.discard(job)
+        if owner is not None and not shiboken6.isValid(owner):
+            return
         if callback is not None:
             callback(value)
 

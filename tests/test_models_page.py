@@ -122,3 +122,16 @@ def test_a_download_that_fetched_nothing_offers_retry_not_resume(page, qtbot):
         row = page.download("acme/does-not-exist", endpoint=hub.url)
         qtbot.waitUntil(lambda: not row.running, timeout=30_000)
     assert row.button.text() == "Retry" and row.detail.toolTip() == row.detail.text() != ""
+
+
+def test_a_listing_that_arrives_after_the_page_is_gone_is_dropped(qtbot, tmp_path):
+    from PySide6.QtCore import QThreadPool
+    from PySide6.QtWidgets import QApplication
+
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    page = ModelsPage(settings, LocalStore(settings.data_path))  # its constructor starts a listing
+    page.deleteLater()
+    QApplication.sendPostedEvents(None, 0)
+    qtbot.wait(50)
+    QThreadPool.globalInstance().waitForDone(10_000)
+    qtbot.wait(200)  # the queued result is delivered now; it must not touch the deleted table

@@ -261,9 +261,12 @@ def _grammar_unless_cancelled(schema_json: str, cancel: CancelToken | None):
     with _compiler_lock:
         _compiler = _compiler or ThreadPoolExecutor(max_workers=1, thread_name_prefix="grammar")
     future = _compiler.submit(_grammar, schema_json)
-    while not future.done():
-        if cancel.wait(0.02):
-            raise Cancelled("cancelled")
+    settled = threading.Event()  # the grammar is ready or Stop was pressed, whichever comes first
+    future.add_done_callback(lambda _future: settled.set())
+    cancel.on_cancel(settled.set)
+    settled.wait()
+    if not future.done():
+        raise Cancelled("cancelled")
     return future.result()
 
 
