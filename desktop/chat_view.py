@@ -147,7 +147,7 @@ class TurnWidget(QWidget):
         if self.missing:
             repo_id = next(iter(self.missing))
             self.install_button.setText(f"Install {repo_id}")
-            self.install_button.setToolTip(f"Download it in the model manager, then run this turn again")
+            self.install_button.setToolTip("Download it in the model manager, then run this turn again")
         self.install_button.setEnabled(True)
         self.install_button.setVisible(bool(self.missing))
         self.rerun_button.setVisible(False)

@@ -15,21 +15,7 @@ from hub_server import gguf_bytes, tiny_bert_dir
 from models.errors import ModelManagerError
 from models.formats import FormatError, check_safetensors, read_gguf
 from models.importer import import_model
-from models.store import LocalStore
-from tests.test_import import nothing_registered
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))
-    return LocalStore(tmp_path / "data")
-
-
-@pytest.fixture
-def bert_folder(tmp_path):
-    folder = tmp_path / "my-bert"
-    shutil.copytree(tiny_bert_dir(), folder)
-    return folder
+from tests.test_import import bert_folder, nothing_registered, store  # noqa: F401 - fixtures
 
 
 def test_a_link_to_a_file_outside_the_folder_is_refused(store, tmp_path, bert_folder):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from common.cancel import CancelToken
-from core.answering.claims import Support, new_words, unsupported
+from core.answering.claims import PLAIN_WORDS, Support, new_words, unsupported
 from core.answering.facts import Recommend, describe_result, fact_lines, failure_lines, support_texts
 from core.executor import TaskResult
 from core.llm.controller import Controller, ControllerError
@@ -128,12 +128,10 @@ def _checked(draft: str, support: Support, facts: str) -> tuple[list[str], list[
 
 
 WORD = re.compile(r"[a-z][a-z-]{2,}")
-# Words too common to show that a sentence is about the results.
-COMMON = {"the", "and", "for", "are", "was", "you", "has", "had", "not", "but", "can", "all", "any", "its",
-          "our", "one", "two", "out", "who", "how", "why", "yes", "her", "his", "she", "him", "did", "get",
-          "this", "that", "with", "from", "your", "request", "result", "results", "model", "models", "task",
-          "tasks", "here", "there", "have", "were", "what", "which", "they", "them", "then", "than", "been",
-          "ready", "help", "happy", "sure", "will", "would", "could", "should", "about", "into", "some"}
+# Three-letter function words; longer ones are the checker's PLAIN_WORDS.
+SHORT_PLAIN = {"the", "and", "for", "are", "was", "you", "has", "had", "not", "but", "can", "all", "any", "its",
+               "our", "one", "two", "out", "who", "how", "why", "yes", "her", "his", "she", "him", "did", "get"}
+COMMON = PLAIN_WORDS | SHORT_PLAIN | {"ready", "help", "happy"}
 
 
 def _about(sentences: list[str], facts: str) -> bool:
