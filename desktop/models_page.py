@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxL
                                QMessageBox, QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QTabWidget,
                                QVBoxLayout, QWidget)
 
+from app.memory_share import memory_share
 from app.settings import Settings
 from common.cancel import CancelToken
 from core.offline import netguard
@@ -25,14 +26,6 @@ def human(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{size:.1f} TB"
-
-
-def memory_budget_bytes(settings: Settings) -> int:
-    if settings.memory_budget_gb:
-        return int(settings.memory_budget_gb * 2**30)
-    import psutil
-
-    return int(psutil.virtual_memory().total * 0.8)  # leave the system room to breathe
 
 
 def _table(headers: list[str]) -> QTableWidget:
@@ -134,6 +127,7 @@ class ModelsPage(QWidget):
 
         self.installed = _table(["Model", "Task", "Format", "Size", "Status", "Memory budget", "Source"])
         self.total = QLabel()
+        self.total.setWordWrap(True)
         self.status = QLabel()
         self.status.setWordWrap(True)
         buttons = QHBoxLayout()
@@ -208,21 +202,24 @@ class ModelsPage(QWidget):
 
     def refresh(self) -> None:
         self.total.setText("Scanning installed models...")
-        run_in_background(self.store.list, self._show_installed, self._show_error, owner=self)
+        settings = self.settings
+        # The controller's part of the one budget is not the experts'; reading it opens the GGUF.
+        run_in_background(lambda: (self.store.list(), memory_share(settings)),
+                          lambda listed: self._show_installed(*listed), self._show_error, owner=self)
 
-    def _show_installed(self, records) -> None:
+    def _show_installed(self, records, share) -> None:
         self.records = records
-        budget = memory_budget_bytes(self.settings)
         self.installed.setRowCount(len(records))
         for row, record in enumerate(records):
-            fits = "fits" if record.size_bytes <= budget else "too large"
+            room = share.budget_bytes if record.format == "gguf" else share.experts_bytes  # a GGUF is a controller
+            fits = "fits" if record.size_bytes <= room else "too large"
             values = [record.id, record.task, record.format, human(record.size_bytes),
                       "installed" if record.complete else "partial", fits, record.source]
             for column, value in enumerate(values):
                 self.installed.setItem(row, column, _item(value, record if column == 0 else None))
             self.installed.item(row, 0).setToolTip(f"{record.path}\n{record.description}")
         total = sum(r.size_bytes for r in records)
-        self.total.setText(f"{len(records)} models · {human(total)} on disk")
+        self.total.setText(f"{len(records)} models · {human(total)} on disk · {share.describe(human)}")
         if getattr(self, "entries", None) is not None:
             self.show_catalogue()  # its installed marks follow
 

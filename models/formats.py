@@ -276,15 +276,17 @@ def read_gguf(path: Path) -> GGUFInfo:
     return GGUFInfo(version, tensor_count, metadata, end)
 
 
-def trained_context(path: Path) -> int | None:
-    """The context length a GGUF was trained for (`<arch>.context_length`), reading the metadata
-    only as far as that key: it comes before the vocabulary, which takes a second to walk."""
+def leading_metadata(path: Path, suffixes: tuple[str, ...]) -> dict:
+    """The GGUF metadata values whose keys are `<arch>.<suffix>` (suffixes such as
+    "context_length", "block_count"), reading only until all are found: the architecture's keys
+    come before the vocabulary, which takes a second to walk. Keys not found are absent."""
     path = Path(path)
     size = path.stat().st_size
+    found: dict = {}
     with open(path, "rb") as handle:
         reader = _Reader(handle, size, path.name)
         if handle.read(4) != GGUF_MAGIC or reader.unpack("<I") not in (2, 3):
-            return None
+            return found
         _tensors, kv_count = reader.unpack("<Q"), reader.unpack("<Q")
         arch = ""
         for _ in range(min(kv_count, 1_000_000)):
@@ -292,9 +294,17 @@ def trained_context(path: Path) -> int | None:
             value = reader.value(reader.unpack("<I"))
             if key == "general.architecture" and isinstance(value, str):
                 arch = value
-            elif arch and key == f"{arch}.context_length":
-                return value if isinstance(value, int) else None
-    return None
+            elif arch and key.startswith(arch + ".") and key[len(arch) + 1:] in suffixes:
+                found[key[len(arch) + 1:]] = value
+                if len(found) == len(suffixes):
+                    break
+    return found
+
+
+def trained_context(path: Path) -> int | None:
+    """The context length a GGUF was trained for (`<arch>.context_length`)."""
+    value = leading_metadata(path, ("context_length",)).get("context_length")
+    return value if isinstance(value, int) else None
 
 
 # -- task inference -----------------------------------------------------------------------------

@@ -100,8 +100,17 @@ def cmd_list(args) -> int:
         rows = [(r.id, r.task, r.format, human(r.size_bytes), "installed" if r.complete else "partial", r.source)
                 for r in records]
         _table(("ID", "TASK", "FORMAT", "SIZE", "STATUS", "SOURCE"), rows)
+    _print_memory_share()
     _print_builtin_and_unavailable()
     return EXIT_OK
+
+
+def _print_memory_share() -> None:
+    """The one memory budget and the controller's share of it (README, one memory budget)."""
+    from app.memory_share import memory_share
+    from app.settings import Settings
+
+    print("\n" + memory_share(Settings.load()).describe(human))
 
 
 def _print_builtin_and_unavailable() -> None:

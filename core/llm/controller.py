@@ -232,18 +232,27 @@ class LlamaController:
 
 
 def _kv_cache_bytes(llama) -> int:
-    """K and V for every layer and position of the context, f16 (llama.cpp's default), plus a
-    tenth for its compute buffers."""
     meta = getattr(llama, "metadata", {}) or {}
     arch = meta.get("general.architecture", "")
+    shape = {key[len(arch) + 1:]: value for key, value in meta.items() if key.startswith(arch + ".")}
+    return kv_cache_bytes(shape, llama.n_ctx())
+
+
+# The architecture's metadata keys (without the `<arch>.` prefix) that size a context.
+KV_SHAPE_KEYS = ("block_count", "embedding_length", "attention.head_count", "attention.head_count_kv")
+
+
+def kv_cache_bytes(shape: dict, n_ctx: int) -> int:
+    """K and V for every layer and position of a context, f16 (llama.cpp's default), plus a tenth
+    for its compute buffers; `shape` holds the KV_SHAPE_KEYS values. 0 when they are missing."""
     try:
-        layers = int(meta[f"{arch}.block_count"])
-        width = int(meta[f"{arch}.embedding_length"])
-        heads = int(meta.get(f"{arch}.attention.head_count", 1))
-        kv_heads = int(meta.get(f"{arch}.attention.head_count_kv", heads))
-    except (KeyError, ValueError):
+        layers = int(shape["block_count"])
+        width = int(shape["embedding_length"])
+        heads = int(shape.get("attention.head_count", 1))
+        kv_heads = int(shape.get("attention.head_count_kv", heads))
+    except (KeyError, TypeError, ValueError):
         return 0
-    kv = 2 * layers * llama.n_ctx() * (width * kv_heads // max(heads, 1)) * 2
+    kv = 2 * layers * n_ctx * (width * kv_heads // max(heads, 1)) * 2
     return int(kv * 1.1)
 
 
