@@ -39,8 +39,9 @@ def test_the_estimate_before_loading_matches_what_the_loaded_controller_holds(re
     settings = Settings(data_dir=str(tmp_path), controller_path=str(real_controller.settings.path),
                         n_ctx=real_controller.settings.n_ctx, memory_budget_gb=4)
     share = memory_share(settings)
+    real_controller.load("planning")  # at least one context, whichever tests ran before
     weights = real_controller.settings.path.stat().st_size
-    one_context = real_controller.memory_bytes() - weights
+    one_context = (real_controller.memory_bytes() - weights) // real_controller.contexts_open
     assert share.controller_bytes == weights + CONTEXTS_PER_TURN * one_context
     assert share.experts_bytes == 4 * 2**30 - share.controller_bytes
     assert memory_share(Settings(data_dir=str(tmp_path), controller_url="http://127.0.0.1:9/v1")).controller_bytes == 0

@@ -133,6 +133,10 @@ class LlamaController:
             self.memory.emit((self.memory_bytes(), "cuda:0" if self._gpu_offload() else "cpu"))
         return self._contexts[key]
 
+    @property
+    def contexts_open(self) -> int:
+        return len(self._contexts)
+
     def memory_bytes(self) -> int:
         """The weights once (every context maps the same file; on a GPU there is one context) and
         each context's KV cache in f16, from the model's own metadata."""
