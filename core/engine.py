@@ -15,7 +15,7 @@ from pathlib import Path
 
 from common.cancel import Cancelled, CancelToken
 from core.answering.responder import Responder
-from core.events import AnswerToken, EventBus, ModelChosen, PlanReady, RunFinished, StageStarted, TurnStarted
+from core.events import AnswerToken, EventBus, ModelChosen, PlanDrafted, PlanReady, RunFinished, StageStarted, TurnStarted
 from core.executor import Executor
 from core.experts import ExpertProvider
 from core.history.conversation import Conversation
@@ -102,7 +102,8 @@ class Engine:
         if given_plan is None:
             attached = {name: path for name, path in turn.files.items() if path in turn.attachments}
             files, history = planning_context(turn.request, attached, turn.files, conversation.history(exclude=turn))
-            outcome = self.planner.plan(turn.request, list(files), history, cancel)
+            outcome = self.planner.plan(turn.request, list(files), history, cancel,
+                                        on_draft=lambda tasks: self.bus.emit(PlanDrafted(tasks=tasks)))
         else:
             graph = parse_plan(given_plan, set(turn.files))
             validate(graph)

@@ -41,6 +41,13 @@ class StageStarted(Event):
 
 
 @dataclass(frozen=True)
+class PlanDrafted(Event):
+    """While planning: the listed steps or the tasks the controller has written so far (a
+    preview; PlanReady carries the plan that runs). Not saved with the turn."""
+    tasks: list[dict]
+
+
+@dataclass(frozen=True)
 class PlanReady(Event):
     plan: list[dict]
     repairs: list[str] = field(default_factory=list)

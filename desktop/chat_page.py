@@ -34,6 +34,7 @@ class ChatPage(QWidget):
 
         self.chat = ChatView()
         self.chat.rerun_requested.connect(self.run_again)
+        self.chat.retry_requested.connect(self.retry)
         self.composer = Composer()
         self.graph = TaskGraphView()
         self.node_details = QTextBrowser()
@@ -116,6 +117,10 @@ class ChatPage(QWidget):
         self.graph.show_message("Running the plan again...")
         self.live_turn = self.chat.add_turn(turn.request, [])
         self.bridge.ask(turn.request, self.conversation, [], plan=turn.plan)
+
+    def retry(self, turn: Turn) -> None:
+        """Send a turn's request again, with those of its files that are still there."""
+        self.send(turn.request, [Path(p) for p in turn.attachments if Path(p).is_file()])
 
     def stop(self) -> None:
         if self.bridge is not None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QTextBrowser, QToolButton,
                                QVBoxLayout, QWidget)
 
 from core.answering.facts import NO_MODEL
-from core.events import AnswerToken, Event, ModelChosen, PlanReady, StageStarted, TaskDone, TaskFailed
+from core.events import AnswerToken, Event, ModelChosen, PlanDrafted, PlanReady, StageStarted, TaskDone, TaskFailed
 from core.plan import modality_of_path
 from core.turn import Turn
 from desktop.export import details_html
@@ -15,6 +17,10 @@ from desktop.media import media_widget
 
 STAGE_TEXT = {"planning": "Planning...", "selection": "Choosing models...", "execution": "Running tasks...",
               "response": "Writing the answer..."}
+
+
+# Turn states worth sending again: the request never got its answer.
+RETRYABLE = ("interrupted", "cancelled", "failed")
 
 
 def _bubble(colour: str) -> QFrame:
@@ -39,6 +45,7 @@ class TurnWidget(QWidget):
 
     install_requested = Signal(str)  # repo id
     rerun_requested = Signal(object)  # the Turn whose plan to run again
+    retry_requested = Signal(object)  # the Turn whose request to send again
 
     def __init__(self, request: str, attachments: list[str], parent=None, recommend=None) -> None:
         super().__init__(parent)
@@ -82,23 +89,39 @@ class TurnWidget(QWidget):
         self.rerun_button = QPushButton("Run again")
         self.rerun_button.setToolTip("Run this turn's plan again with the models installed now")
         self.rerun_button.clicked.connect(lambda: self.record and self.rerun_requested.emit(self.record))
+        self.retry_button = QPushButton("Retry")
+        self.retry_button.setToolTip("Send this request again as a new turn")
+        self.retry_button.clicked.connect(lambda: self.record and self.retry_requested.emit(self.record))
         actions = QHBoxLayout()
         actions.addWidget(self.install_button)
         actions.addWidget(self.rerun_button)
+        actions.addWidget(self.retry_button)
         actions.addStretch(1)
-        for button in (self.install_button, self.rerun_button):
+        for button in (self.install_button, self.rerun_button, self.retry_button):
             button.setVisible(False)
         assistant_layout.addLayout(actions)
         assistant_layout.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignLeft)
         assistant_layout.addWidget(self.details)
         layout.addWidget(self.assistant)
         self._live_lines: list[str] = []
+        # The stage and how long it has run, ticking, so a long stage never looks stuck.
+        self._stage, self._stage_started, self._draft = "planning", time.monotonic(), ""
+        self._clock = QTimer(self)
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self._show_stage)
+        self._clock.start()
 
     # -- live updates ----------------------------------------------------------------------------
 
     def apply(self, event: Event) -> None:
         if isinstance(event, StageStarted):
-            self.status.setText(STAGE_TEXT.get(event.stage, event.stage))
+            self._stage, self._stage_started, self._draft = event.stage, time.monotonic(), ""
+            self._show_stage()
+        elif isinstance(event, PlanDrafted):
+            named = [t["task"] for t in event.tasks if t.get("task")]
+            self._draft = (f"{len(named)} task{'s' if len(named) != 1 else ''} so far: {', '.join(named)}" if named
+                           else f"steps: {'; '.join(str(t.get('step', '')) for t in event.tasks)}")
+            self._show_stage()
         elif isinstance(event, PlanReady):
             self._live_lines.append("Plan: " + ", ".join(f"{t['id']} {t['task']}" for t in event.plan))
         elif isinstance(event, ModelChosen):
@@ -112,8 +135,14 @@ class TurnWidget(QWidget):
         if self._live_lines and self.details.isVisible():
             self.details.setPlainText("\n".join(self._live_lines))
 
+    def _show_stage(self) -> None:
+        seconds = int(time.monotonic() - self._stage_started)
+        text = STAGE_TEXT.get(self._stage, self._stage) + (f" {seconds} s" if seconds else "")
+        self.status.setText(f"{text} ({self._draft})" if self._draft else text)
+
     def set_record(self, turn: Turn) -> None:
         """Show a finished (or loaded) turn in full."""
+        self._clock.stop()
         self.record = turn
         failed = [r for r in turn.results if r.status != "done"]
         if turn.status in ("done", "partial", "failed") and turn.results:
@@ -137,6 +166,8 @@ class TurnWidget(QWidget):
         if self.details.isVisible():
             self.details.setHtml(details_html(turn))
         self._offer_models(turn)
+        # A turn that did not get to its end (the app closed, Stop, a failure) can be sent again.
+        self.retry_button.setVisible(turn.status in RETRYABLE and not self.missing)
 
     def _offer_models(self, turn: Turn) -> None:
         self.missing = {}
@@ -170,6 +201,7 @@ class TurnWidget(QWidget):
         self.rerun_button.setVisible(True)
 
     def show_refusal(self, message: str) -> None:
+        self._clock.stop()
         self.status.setText(message)
         self.status.setStyleSheet("color: #c62828;")
 
@@ -185,6 +217,7 @@ class TurnWidget(QWidget):
 class ChatView(QScrollArea):
     install_requested = Signal(str)
     rerun_requested = Signal(object)
+    retry_requested = Signal(object)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -201,7 +234,11 @@ class ChatView(QScrollArea):
         self._follow = True
 
     def clear(self) -> None:
+        # Hidden and out of the layout now: deleteLater waits for the event loop, and a nested
+        # one (a context menu that is open) would show the old turns above the new ones.
         for turn in self.turns:
+            turn.hide()
+            self._layout.removeWidget(turn)
             turn.deleteLater()
         self.turns = []
 
@@ -209,6 +246,7 @@ class ChatView(QScrollArea):
         turn = TurnWidget(request, attachments, recommend=lambda task: self.recommend(task) if self.recommend else None)
         turn.install_requested.connect(self.install_requested)
         turn.rerun_requested.connect(self.rerun_requested)
+        turn.retry_requested.connect(self.retry_requested)
         self._layout.insertWidget(self._layout.count() - 1, turn)
         self.turns.append(turn)
         if record is not None:

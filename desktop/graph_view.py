@@ -10,12 +10,14 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QGraphicsScene, QGraphicsView
 
-from core.events import Event, ModelChosen, PlanReady, TaskDone, TaskFailed, TaskProgress, TaskStarted
+from core.events import Event, ModelChosen, PlanDrafted, PlanReady, TaskDone, TaskFailed, TaskProgress, TaskStarted
+from core.planning.draft import preview
 from core.turn import Turn
 
 NODE_W, NODE_H, GAP_X, GAP_Y = 190, 74, 60, 24
 
 STATUS_COLOURS = {
+    "planned": "#f3e5f5",  # drafted while the controller still writes the plan
     "waiting": "#eceff1",
     "running": "#fff3c4",
     "done": "#d7f5dd",
@@ -67,7 +69,8 @@ class TaskNode(QGraphicsObject):
                          f"{self.task['id']}  {self.task['task']}")
         painter.setFont(QFont(painter.font().family(), max(7, painter.font().pointSize() - 1)))
         metrics = painter.fontMetrics()
-        model = metrics.elidedText(self.model or "choosing model...", Qt.TextElideMode.ElideMiddle, NODE_W - 20)
+        placeholder = "being planned..." if self.status == "planned" else "choosing model..."
+        model = metrics.elidedText(self.model or placeholder, Qt.TextElideMode.ElideMiddle, NODE_W - 20)
         painter.drawText(QRectF(10, 26, NODE_W - 20, 16), Qt.AlignmentFlag.AlignLeft, model)
         status = metrics.elidedText(f"{self.status} {self.detail}".strip(), Qt.TextElideMode.ElideRight, NODE_W - 20)
         painter.drawText(QRectF(10, 44, NODE_W - 20, 16), Qt.AlignmentFlag.AlignLeft, status)
@@ -143,6 +146,11 @@ class TaskGraphView(QGraphicsView):
         """Update the graph from one engine event."""
         if isinstance(event, PlanReady):
             self.show_plan(event.plan)
+            return
+        if isinstance(event, PlanDrafted):
+            self.show_plan(preview(event.tasks))
+            for node in self.nodes.values():
+                node.set_state("planned", node.task.get("step", "")[:60])
             return
         node = self.nodes.get(getattr(event, "task_id", -1))
         if node is None:

@@ -93,7 +93,9 @@ class MainWindow(QMainWindow):
         self.bridge: RunBridge | None = None
         self.apply_settings(self.settings)
         if interrupted:
-            self.statusBar().showMessage(f"{interrupted} unfinished turn(s) from last time were marked interrupted.")
+            # Said for a while, not for good: each such turn shows it too, with its Retry button.
+            self.statusBar().showMessage(f"{interrupted} unfinished turn(s) from last time were marked "
+                                         "interrupted; Retry on a turn sends it again.", 20000)
         self.restore_state()
         if problems:
             self.statusBar().showMessage(problems[0] + (f" (and {len(problems) - 1} more on the Log page)"

@@ -120,6 +120,44 @@ def test_failed_task_and_attachment_show_in_plain_words(qtbot, settings, tmp_pat
     assert window.chat.composer.attachments == []
 
 
+def test_a_turn_the_app_did_not_finish_offers_retry_and_retry_sends_it_again(qtbot, settings):
+    from core.history.store import ConversationStore
+    from core.turn import Turn
+
+    store = ConversationStore(settings.data_path)
+    conversation = store.create(title="compare")
+    store.add_turn(conversation.id, Turn(request="compare 'a' and 'b'"))  # left running, as by a killed app
+    store.close()
+    plan = {"tasks": [{"id": 0, "task": "sentence-similarity", "dep": [], "args": {"text": "a", "text2": "b"}}]}
+    window = open_window(qtbot, settings, fake_factory(ScriptedController(plan, "Similar: 0.9."),
+                                                       sentence_similarity=lambda i, c: {"text": "0.9"}))
+    assert "Retry" in window.statusBar().currentMessage()
+    window.conversations.list.setCurrentRow(0)
+    [widget] = window.chat.chat.turns
+    assert "Interrupted" in widget.status.text() and not widget.retry_button.isHidden()
+    with qtbot.waitSignal(window.bridge.finished, timeout=60_000) as finished:
+        qtbot.mouseClick(widget.retry_button, Qt.MouseButton.LeftButton)
+    assert finished.args[0].status == "done" and finished.args[0].request == "compare 'a' and 'b'"
+    assert window.chat.chat.turns[-1].retry_button.isHidden()  # a finished turn has nothing to retry
+    assert [t.status for t in window.chat.store.open(conversation.id).turns] == ["interrupted", "done"]
+
+
+def test_switching_conversations_hides_the_old_turns_at_once(qtbot):
+    """Before the event loop runs again (a context menu's nested loop does not delete them)."""
+    from core.turn import Turn
+    from desktop.chat_view import ChatView, TurnWidget
+
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.show()
+    view.load([Turn(request="first", status="done"), Turn(request="second", status="done")])
+    qtbot.waitUntil(lambda: all(w.isVisible() for w in view.turns))
+    view.load([Turn(request="other", status="done")])
+    old = [w for w in view.widget().findChildren(TurnWidget) if w not in view.turns]
+    assert len(old) == 2 and all(w.isHidden() for w in old)
+    qtbot.waitUntil(lambda: view.turns[0].isVisible())
+
+
 def test_conversations_rename_search_export_delete(qtbot, settings, tmp_path):
     plan = {"tasks": [{"id": 0, "task": "sentence-similarity", "dep": [], "args": {"text": "a", "text2": "b"}}]}
     window = open_window(qtbot, settings, fake_factory(ScriptedController(plan, "Similar: 0.9."),

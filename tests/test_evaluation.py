@@ -211,6 +211,22 @@ def test_run_scores_failed_plans_as_empty_and_summarises_per_type():
     assert json.dumps(predictions[0].to_dict())
 
 
+def test_folds_are_stable_and_each_fold_is_scored_on_its_own_samples():
+    samples = [parse_sample({"id": f"s{i}", "type": "single", "instruction": "x",
+                             "task_nodes": [{"task": "Summarization", "arguments": ["text"]}], "task_links": []}, NAMES)
+               for i in range(40)]
+    folds = [harness.fold_of(s.id, 4) for s in samples]
+    assert folds == [harness.fold_of(s.id, 4) for s in reversed(samples)][::-1]  # by id, not position
+    assert set(folds) == {0, 1, 2, 3}
+    right = {s.id for s, k in zip(samples, folds) if k == 0}  # fold 0 planned right, the rest wrong
+    predictions = [harness.Prediction(s, Graph(("Summarization" if s.id in right else "Translation",)), True, 0.0)
+                   for s in samples]
+    summary = harness.by_fold(predictions, TOOLS, 4)
+    assert [f["node_f1"] for f in summary["folds"]] == [1.0, 0.0, 0.0, 0.0]
+    assert sum(f["n"] for f in summary["folds"]) == 40
+    assert summary["node_f1"] == {"mean": 0.25, "min": 0.0, "max": 1.0}
+
+
 # -- the command, with the real default controller ------------------------------------------------
 
 def test_cli_eval_plan_json_with_the_real_controller(tmp_path):
@@ -229,13 +245,14 @@ def test_cli_eval_plan_json_with_the_real_controller(tmp_path):
     env = {"JARVIS_DATA_DIR": str(tmp_path / "data"), "JARVIS_CONFIG_DIR": str(tmp_path / "config"),
            "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, str(ROOT / "main.py"), "eval", "plan", "--data", str(tmp_path / "small.jsonl"),
-                           "--limit", "2", "--json"], capture_output=True, text=True, env=env, timeout=600)
+                           "--limit", "2", "--folds", "2", "--json"], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout)
     assert set(figures) >= {"node_f1", "link_f1", "edit_distance", "valid_rate", "n", "by_type"}
     assert figures["n"] == 2 and set(figures["by_type"]) == {"single", "chain"}
     assert 0.0 <= figures["node_f1"] <= 1.0 and 0.0 <= figures["edit_distance"] <= 1.0
     assert figures["valid_rate"] == 1.0  # the constrained planner always produces a runnable plan here
+    assert sum(f["n"] for f in figures["cross_validation"]["folds"]) == 2
 
 
 def test_cli_eval_plan_bad_input(tmp_path):
@@ -243,7 +260,8 @@ def test_cli_eval_plan_bad_input(tmp_path):
            "PATH": "/usr/bin:/bin"}
     (tmp_path / "empty.jsonl").write_text("\n", encoding="utf-8")
     for args, message in ((["--data", str(tmp_path / "none.jsonl")], "no such file"),
-                          (["--data", str(tmp_path / "empty.jsonl")], "pass the tool list with --tools")):
+                          (["--data", str(tmp_path / "empty.jsonl")], "pass the tool list with --tools"),
+                          (["--data", str(tmp_path / "empty.jsonl"), "--folds", "1"], "--folds must be at least 2")):
         done = subprocess.run([sys.executable, str(ROOT / "main.py"), "eval", "plan", *args], capture_output=True,
                               text=True, env=env, timeout=120)
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr

@@ -32,6 +32,9 @@ def add_parser(commands) -> None:
                       help="plan with the whole task catalogue instead of the benchmark's tool set")
     plan.add_argument("--steps", choices=("auto", "listed", "inline", "off"),
                       help="how plans follow the request's steps (default: the plan_steps setting)")
+    plan.add_argument("--folds", type=int, metavar="K",
+                      help="also give node and link F1 on each of K folds (by a hash of the sample id), "
+                           "with their mean and range")
     plan.add_argument("--predictions", metavar="FILE", help="also write each sample's plan and scores as JSON lines")
     plan.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     plan.set_defaults(handler=cmd_eval_plan)
@@ -83,6 +86,8 @@ def cmd_eval_plan(args) -> int:
     from core.planning.evaluation.names import ToolNames
     from core.planning.evaluation.taskbench import load_samples, load_tools
 
+    if args.folds is not None and args.folds < 2:
+        raise UsageError("--folds must be at least 2")
     data = Path(args.data)
     tools_path = Path(args.tools) if args.tools else data.with_name("tool_desc.json")
     for path, flag in ((data, "--data"), (tools_path, "--tools")):
@@ -121,6 +126,8 @@ def cmd_eval_plan(args) -> int:
     figures = harness.summarise(predictions, names.tools)
     figures.update(controller=controller.name, data=str(data), skipped=len(skipped),
                    task_types="catalogue" if args.all_types else "tool set", steps=planner.steps)
+    if args.folds:
+        figures["cross_validation"] = harness.by_fold(predictions, names.tools, args.folds)
     print(json.dumps(figures, indent=2) if args.json else format_table(figures))
     return EXIT_OK
 
@@ -156,4 +163,18 @@ def format_table(figures: dict) -> str:
     for label, values in rows:
         cells = "".join(f"{('-' if values[key] is None else fmt.format(values[key])):>11}" for _, key, fmt in COLUMNS)
         lines.append(f"{label:10}{cells}")
+    validation = figures.get("cross_validation")
+    if validation:
+        per_fold = "  ".join(f"{f['fold']}: {_percent(f['node_f1'])} / {_percent(f['link_f1'])}"
+                             for f in validation["folds"])
+        lines.append(f"per fold, node / link F1: {per_fold}")
+        for key, label in (("node_f1", "node F1"), ("link_f1", "link F1")):
+            if key in validation:
+                spread = validation[key]
+                lines.append(f"  {label} over {len(validation['folds'])} folds: mean {spread['mean']:.1%}, "
+                             f"range {spread['min']:.1%} to {spread['max']:.1%}")
     return "\n".join(lines)
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{value:.1%}"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from common.cancel import CancelToken
 from core.llm.controller import Controller, ControllerError
 from core.plan import FILE_NAME, PlanError, TaskGraph, modality_of_path, parse_plan, validate
+from core.planning.draft import Draft, TaskStream
 from core.planning.prompting import DemoPicker, Embed, rank_step_types
 from core.planning.repair import repair
 from core.planning.step_filter import grounded_steps
@@ -265,13 +266,16 @@ class Planner:
         return [{key: value for key, value in task.items() if key != "step"} for task in tasks]
 
     def plan(self, request: str, files: list[str], history: list[dict] | None = None,
-             cancel: CancelToken | None = None) -> PlanOutcome:
+             cancel: CancelToken | None = None, on_draft: Draft | None = None) -> PlanOutcome:
         """With listed steps, list the request's steps, then decode a plan under the schema, one
         task per step, each the nearest task type to its step that can run there. A plan that fails
         validation is decoded again from its first task that cannot run, keeping the tasks before
         it and offering at that position only what fits them; when that cannot help, the plan is
         decoded once more without the listed steps, and then a reply that is not a plan at all is
-        sent back with the error, up to `max_attempts` times."""
+        sent back with the error, up to `max_attempts` times.
+
+        `on_draft` is given the listed steps, then the tasks complete so far as the controller
+        writes each plan: a preview, not the plan (that is the returned outcome)."""
         history = history or []
         known_files = list(dict.fromkeys([*files, *mentioned_files(request)]))
         demos = self._demos(request)  # chosen once for both prompts
@@ -284,6 +288,8 @@ class Planner:
             try:
                 steps = self.list_steps(request, history, cancel, demos)
                 rankings = self._rankings(steps, request)
+                if on_draft is not None:
+                    on_draft([{"id": k, "step": step} for k, step in enumerate(steps)])
             except (ValueError, ControllerError) as problem:
                 log.info("steps not listed (%s); planning with free steps", problem)
         fixed: list[dict] = []
@@ -292,10 +298,12 @@ class Planner:
         attempts = retries = 0
         while retries < self.max_attempts and attempts < self.max_attempts + MAX_TASKS + 1:
             attempts += 1
+            drafts = TaskStream(on_draft) if on_draft is not None else None
             result = self.controller.chat(messages, schema=plan_schema(known_files, self.task_types, fixed=fixed,
                                                                              steps=steps, rankings=rankings,
                                                                              per_step=self.types_per_step),
-                                          max_tokens=160 * MAX_TASKS, cancel=cancel, stage="planning")
+                                          max_tokens=160 * MAX_TASKS, cancel=cancel, stage="planning",
+                                          on_token=drafts.feed if drafts is not None else None)
             data = None
             try:
                 data = result.json()

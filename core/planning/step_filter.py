@@ -32,6 +32,9 @@ _IRREGULAR_PAST = {
 def past_forms(verb: str) -> set[str]:
     """The simple past and past participle of an English verb, regular or common irregular."""
     forms = set(_IRREGULAR_PAST.get(verb, ())) | {verb + "ed", verb + "d"}
+    # "read", "put", "cut": a past form spelled as the base says nothing about tense, and an
+    # imperative ("Read it aloud.") must not pass for narration.
+    forms.discard(verb)
     if verb.endswith("y"):
         forms.add(verb[:-1] + "ied")
     if len(verb) > 2 and verb[-1] not in "aeiouwxy" and verb[-2] in "aeiou" and verb[-3] not in "aeiou":
@@ -76,3 +79,4 @@ def grounded_steps(steps: list[str], request: str) -> list[str]:
         if sum(w in request_words for w in words) * 2 >= len(words):
             grounded.append(step)
     return grounded or asked or list(dict.fromkeys(steps))
+

@@ -7,6 +7,7 @@ product would run.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -76,6 +77,29 @@ def summarise(predictions: list[Prediction], tools: list[str]) -> dict:
     figures["by_type"] = {kind: _figures([p for p in predictions if p.sample.type == kind], tools)
                           for kind in kinds}
     return figures
+
+
+def fold_of(sample_id: str, folds: int) -> int:
+    """A sample's fold, from a hash of its id: the same on every run and every machine, and
+    independent of the file's order."""
+    return int(hashlib.sha1(str(sample_id).encode()).hexdigest(), 16) % folds
+
+
+def by_fold(predictions: list[Prediction], tools: list[str], folds: int) -> dict:
+    """Node and link F1 per fold, with their mean and range: how much a figure moves between
+    parts of the file, which a change must beat to count as a gain."""
+    per_fold = []
+    for k in range(folds):
+        chosen = [p for p in predictions if fold_of(p.sample.id, folds) == k]
+        figures = score([(p.sample.gold, p.graph) for p in chosen], tools) if chosen else {}
+        per_fold.append({"fold": k, "n": len(chosen), "node_f1": figures.get("node_f1"),
+                         "link_f1": figures.get("link_f1")})
+    summary = {"folds": per_fold}
+    for key in ("node_f1", "link_f1"):
+        values = [f[key] for f in per_fold if f[key] is not None]
+        if values:
+            summary[key] = {"mean": sum(values) / len(values), "min": min(values), "max": max(values)}
+    return summary
 
 
 def _figures(predictions: list[Prediction], tools: list[str]) -> dict:

@@ -1,0 +1,91 @@
+"""The product request suite (tests/data/product_requests.json): requests as people type them,
+planned by the product's planner, each checked for the task types its plan must hold.
+
+With the real default controller (SmolLM2-135M through llama.cpp, MiniLM choosing demos and
+step types) the suite must pass for at least SUITE_FLOOR of its requests; README, Planning
+quality, gives the measured share and the 0.5B model's. Structural tests run the step filter on
+the suite's own wordings.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.planning.step_filter import grounded_steps
+
+SUITE = json.loads((Path(__file__).parent / "data" / "product_requests.json").read_text(encoding="utf-8"))["requests"]
+# Measured, not wished: the default controller planned 19 of 44 right with plain plans (README,
+# Planning quality); the floor catches a fall below that. The planning issue's goal is 90%.
+SUITE_FLOOR = 0.4
+
+
+def holds(expected: list[str], planned: list[str]) -> bool:
+    """Whether the planned types are exactly the expected ones, in any order, where an expected
+    'a|b' accepts either."""
+    if len(expected) != len(planned):
+        return False
+    if not expected:
+        return True
+    first, rest = expected[0].split("|"), expected[1:]
+    for index, name in enumerate(planned):
+        if name in first and holds(rest, planned[:index] + planned[index + 1:]):
+            return True
+    return False
+
+
+def test_the_matcher_takes_alternatives_in_any_order():
+    assert holds(["image-to-text|visual-question-answering", "text-to-speech"], ["text-to-speech", "image-to-text"])
+    assert not holds(["image-to-text", "text-to-speech"], ["image-to-text"])
+    assert not holds(["translation"], ["summarization"])
+
+
+def test_the_suite_is_a_product_suite():
+    assert len(SUITE) >= 40
+    assert sum(1 for case in SUITE if case["files"]) >= 10  # attached files, beside files named in the text
+    assert sum(1 for case in SUITE if len(case["types"]) > 1) >= 12  # chains
+
+
+@pytest.mark.parametrize("request_text,steps", [
+    ("What is in this picture? Read the answer aloud.", ["what is in this picture", "read the answer aloud"]),
+    ("Describe photo.jpg, translate the description to German, and read it aloud.",
+     ["describe photo.jpg", "translate the description to German", "read it aloud"]),
+    ("Write a short poem about autumn and read it aloud.", ["write a short poem about autumn", "read it aloud"]),
+])
+def test_an_imperative_read_aloud_is_a_step_not_narration(request_text, steps):
+    assert grounded_steps(steps, request_text) == steps
+
+
+def test_the_users_own_story_is_not_a_step():
+    request = "I snapped a photo of a traffic scene, example.jpg. How many cars are in it?"
+    assert grounded_steps(["snap a photo of a traffic scene", "count the cars in example.jpg"], request) == [
+        "count the cars in example.jpg"]
+
+
+def plan_suite(planner) -> list[tuple[dict, list[str], str]]:
+    results = []
+    for case in SUITE:
+        try:
+            graph = planner.plan(case["request"], case["files"]).graph
+            results.append((case, [task.type for task in graph.tasks], ""))
+        except (ValueError, RuntimeError) as error:  # a request it could not plan fails its case
+            results.append((case, [], str(error)))
+    return results
+
+
+def test_the_default_controller_plans_the_product_suite(real_controller, capsys):
+    from app.settings import Settings
+    from app.wiring import planner_for
+
+    planner = planner_for(Settings())(real_controller)
+    results = plan_suite(planner)
+    failed = [(case["request"], planned, error) for case, planned, error in results
+              if not holds(case["types"], planned)]
+    with capsys.disabled():
+        print(f"\nproduct suite, {real_controller.name} (steps {planner.steps}): "
+              f"{len(SUITE) - len(failed)} of {len(SUITE)}")
+        for request, planned, error in failed:
+            print(f"  FAILED {request!r}: {planned or error}")
+    assert len(SUITE) - len(failed) >= SUITE_FLOOR * len(SUITE)
