@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_prompt_chunks.py [--rounds N]
 
 Evaluates the same 1260-token prompt on the default controller with EVAL_CHUNK 512 (one batch of
-llama-cpp-python's default size), 256 and 128, interleaved, and prints the median seconds of each.
+llama-cpp-python's default size), 128 and 64, interleaved, and prints the median seconds of each.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def main() -> None:
                             .encode())
     seconds: dict[int, list[float]] = {}
     for _ in range(rounds):
-        for chunk in (512, 256, 128):
+        for chunk in (512, 128, 64):
             GreedyGrammarLlama.EVAL_CHUNK = chunk
             llama.reset()
             start = time.perf_counter()

@@ -18,6 +18,7 @@ from desktop.bridge import RunBridge
 from desktop.chat_view import ChatView, TurnWidget
 from desktop.composer import Composer
 from desktop.graph_view import TaskGraphView
+from desktop.welcome import WelcomePanel
 
 
 class ChatPage(QWidget):
@@ -48,6 +49,9 @@ class ChatPage(QWidget):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.banner)
+        self.welcome = WelcomePanel()  # in place of the chat while it has no turns
+        self.welcome.example_chosen.connect(self._use_example)
+        left_layout.addWidget(self.welcome, 1)
         left_layout.addWidget(self.chat, 1)
         left_layout.addWidget(self.composer)
         right = QSplitter(Qt.Orientation.Vertical)
@@ -66,6 +70,16 @@ class ChatPage(QWidget):
         self.composer.stop_requested.connect(self.stop)
         self.graph.task_clicked.connect(self.show_task)
         self.set_bridge(bridge)
+        self._show_welcome_if_empty()
+
+    def _show_welcome_if_empty(self) -> None:
+        empty = not self.chat.turns
+        self.welcome.setVisible(empty)
+        self.chat.setVisible(not empty)
+
+    def _use_example(self, text: str) -> None:
+        self.composer.input.setPlainText(text)
+        self.composer.input.setFocus()
 
     def set_bridge(self, bridge: RunBridge | None, problem: str = "") -> None:
         """Attach the engine (or explain why there is none: the chat stays readable)."""
@@ -88,6 +102,7 @@ class ChatPage(QWidget):
         self.conversation = self.store.open(conversation_id) if conversation_id else None
         turns = self.conversation.turns if self.conversation else []
         self.chat.load(turns)
+        self._show_welcome_if_empty()
         if turns:
             self._show_turn_graph(turns[-1])
         else:
@@ -106,6 +121,7 @@ class ChatPage(QWidget):
         self.graph.show_message("Planning...")
         self.node_details.clear()
         self.live_turn = self.chat.add_turn(text, [str(p) for p in attachments])
+        self._show_welcome_if_empty()
         self.bridge.ask(text, self.conversation, attachments, plan=plan)
         self.conversation_changed.emit(self.conversation.id)
 

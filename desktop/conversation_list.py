@@ -38,7 +38,7 @@ class ConversationList(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.search)
         layout.addWidget(self.list, 1)
-        self.setMinimumWidth(200)
+        self.setMinimumWidth(170)
         self._quiet = False
         self.refresh()
 

@@ -99,19 +99,32 @@ class TaskGraphView(QGraphicsView):
         self._scene = QGraphicsScene(self)  # held here: an unreferenced scene is collected, blanking the view
         self.setScene(self._scene)
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
-        self.setMinimumWidth(260)
+        self.setMinimumWidth(220)
         self.nodes: dict[int, TaskNode] = {}
+        self._message = None
         self.show_message("The plan appears here while a request runs.")
 
     def show_message(self, text: str) -> None:
         self._scene.clear()
         self.nodes = {}
-        item = self._scene.addText(text)
-        item.setDefaultTextColor(QColor("#78909c"))
+        self._message = self._scene.addText(text)
+        self._message.setDefaultTextColor(QColor("#78909c"))
+        self._wrap_message()
+
+    def _wrap_message(self) -> None:
+        """A message wraps to the pane: a scroll bar for one line of text looks broken."""
+        if self._message is not None:
+            self._message.setTextWidth(max(120, self.viewport().width() - 24))
+            self._scene.setSceneRect(self._message.boundingRect())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._wrap_message()
 
     def show_plan(self, plan: list[dict]) -> None:
         self._scene.clear()
         self.nodes = {}
+        self._message = None
         if not plan:
             self.show_message("No plan.")
             return

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStackedWidget, QToolBar
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget, QToolBar
 
 from app.settings import Settings
 from core.history.store import ConversationIdError, ConversationStore, StorageError
@@ -20,6 +20,7 @@ from desktop.conversation_list import ConversationList
 from desktop.log_view import LogView, QtLogHandler
 from desktop.models_page import ModelsPage
 from desktop.settings_page import SettingsPage
+from desktop.workers import run_in_background
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class MainWindow(QMainWindow):
         self.settings_page.saved.connect(self.apply_settings)
         self.models_page.controller_chosen.connect(self._use_controller)
         self.chat.chat.install_requested.connect(self.install_model)
+        self.chat.welcome.download_requested.connect(self.download_recommended)
         self._installing: set[str] = set()  # downloads started from a turn's Install
         self.models_page.signals.finished.connect(self._download_finished)
         self.bridge: RunBridge | None = None
@@ -217,6 +219,7 @@ class MainWindow(QMainWindow):
 
     def _download_finished(self, repo_id: str, error: str) -> None:
         self.chat.chat.model_installed(repo_id, error)
+        self.refresh_welcome()
         if repo_id in self._installing and not error:
             self._installing.discard(repo_id)
             self.statusBar().showMessage(f"{repo_id} is installed: Run again on its turn in the chat.")
@@ -250,8 +253,38 @@ class MainWindow(QMainWindow):
             self.app = app
             self.bridge = RunBridge(app.engine, self)
             self.chat.set_bridge(self.bridge)
+            self.bridge.warmed.connect(self.refresh_welcome)  # torch is loaded then: GPUs can be named
             self.bridge.warm_up()
         self._show_network_state()
+        self.refresh_welcome()
+
+    def refresh_welcome(self) -> None:
+        """What is installed and recommended, read off the GUI thread."""
+        from app.recommend import first_run
+
+        settings = self.settings
+        run_in_background(lambda: first_run(settings),
+                          lambda facts: self.chat.welcome.show_facts(facts, settings.allow_downloads),
+                          owner=self.chat.welcome)
+
+    def download_recommended(self, ids: list[str], confirm: bool = True) -> None:
+        """Queue the welcome page's set, after one confirmation with its size and the free disk."""
+        from app.recommend import GB
+        from models.record import free_bytes
+
+        facts = self.chat.welcome.facts
+        size = facts.recommendation.download_bytes if facts is not None else 0
+        if confirm and size > ModelsPage.CONFIRM_ABOVE:
+            free = free_bytes(self.settings.data_path)
+            answer = QMessageBox.question(self, "Download the recommended set",
+                                          f"Download {len(ids)} models, {size / GB:.1f} GB in all?\n"
+                                          f"{free / GB:.1f} GB free on the disk of {self.settings.data_path}.")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        started = [model_id for model_id in ids if self.models_page.download(model_id) is not None]
+        if started:
+            self.show_page("Models")  # where each download shows its progress
+            self.statusBar().showMessage(f"Downloading {len(started)} models; each is usable once it is done.")
 
     def _show_network_state(self, _attempt=None) -> None:
         """'Offline', and how many connection attempts the guard stopped (details in the tooltip)."""

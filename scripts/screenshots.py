@@ -11,7 +11,8 @@ detector do the work. Two inputs are the script's own: the edge-detection turn's
 drawn by the script, and the edge and failed turns are given their plans (as `ask --plan`
 does), so the pictures do not depend on what a 135M controller plans for them.
 
-Views: chat (a similarity request, planned and answered by the controller), graph (an edge map
+Views: welcome (the first start: this machine, what is installed, the recommended set, examples),
+chat (a similarity request, planned and answered by the controller), graph (an edge map
 made by builtin/canny, with its task graph), install (a turn that failed for want of a model,
 with its Install button), models (the model manager) and settings.
 """
@@ -27,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {"": (1280, 800), "-900": (900, 600)}
-NAMES = ("chat", "graph", "install", "models", "settings")
+NAMES = ("welcome", "chat", "graph", "install", "models", "settings")
 SIMILARITY = "How similar are 'A cat sits on the mat.' and 'A kitten rests on the rug.'?"
 CANNY_PLAN = [{"id": 0, "task": "canny-control", "dep": [], "args": {"image": "shapes.png"}}]
 DRAW_PLAN = [{"id": 0, "task": "text-to-image", "dep": [], "args": {"text": "a red boat at sunset"}}]
@@ -108,6 +109,8 @@ def render(out: Path) -> list[Path]:
     try:
         turns = {}
         window.show_page("Chat")
+        _wait(app, lambda: window.chat.welcome.facts is not None and window.chat.welcome.facts.machine.gpus_known, 60)
+        shoot("welcome")
         turns["chat"] = _run(app, window, SIMILARITY)
         window.chat.show_task(0)
         shoot("chat")

@@ -17,9 +17,10 @@ import pytest
 from core.planning.step_filter import grounded_steps
 
 SUITE = json.loads((Path(__file__).parent / "data" / "product_requests.json").read_text(encoding="utf-8"))["requests"]
-# Measured, not wished: the default controller planned 19 of 44 right with plain plans (README,
-# Planning quality); the floor catches a fall below that. The planning issue's goal is 90%.
-SUITE_FLOOR = 0.4
+# Measured, not wished: the default controller plans 32 of 44 right with listed steps (19 with
+# plain plans; README, Planning quality); the floor catches a fall below that. The planning
+# issue's goal is 90%.
+SUITE_FLOOR = 0.7
 
 
 def holds(expected: list[str], planned: list[str]) -> bool:
