@@ -204,6 +204,34 @@ def measure_model_load(settings: Settings) -> dict:
     return {"minilm_first_call_s": first, "minilm_warm_call_s": warm, "minilm_loads": runtime.loads}
 
 
+def measure_cluster(settings: Settings, rounds: int = 5) -> dict:
+    """The same warm MiniLM call in this process and through `experts serve` on a local Ray
+    cluster (127.0.0.1), medians of `rounds` after one warm-up call each."""
+    import statistics
+
+    from app.cluster.client import RemoteExperts
+    from app.cluster.process import ServiceProcess
+    from common.cancel import CancelToken
+
+    inputs = {"text": "A cat sits on the mat.", "text2": "A kitten rests on the rug."}
+    runtime = build_runtime(settings)
+    with ServiceProcess({"JARVIS_DATA_DIR": str(settings.data_path)}) as service, \
+            tempfile.TemporaryDirectory() as workdir:
+        remote = RemoteExperts(service.url)
+        seconds = {}
+        for name, experts in (("local", runtime), ("cluster", remote)):
+            experts.run(MINILM, "sentence-similarity", inputs, Path(workdir), CancelToken())  # load once
+            times = []
+            for _ in range(rounds):
+                start = time.perf_counter()
+                experts.run(MINILM, "sentence-similarity", inputs, Path(workdir), CancelToken())
+                times.append(time.perf_counter() - start)
+            seconds[name] = statistics.median(times)
+        remote.close()
+    return {"local_call_s": seconds["local"], "cluster_call_s": seconds["cluster"],
+            "cluster_ratio": seconds["cluster"] / max(seconds["local"], 1e-9)}
+
+
 PROGRESS_SCRIPT = """
 import json, sys, time
 from PySide6.QtWidgets import QApplication
@@ -302,7 +330,11 @@ def run_bench(settings: Settings, controller_path: Path, planner_factory, fast: 
         ("progress", lambda: measure_progress(env)),
         ("model_load", lambda: measure_model_load(settings)),
         ("requests", lambda: {"requests": measure_requests(settings, ["one task"] if fast else list(REQUESTS))}),
+        ("cluster", lambda: measure_cluster(settings)),
     ]
+    if fast:  # a Ray cluster takes a minute to start
+        measures.pop()
+        figures["missing"]["cluster"] = "not measured with --fast"
     for name, measure in measures:
         try:
             figures.update(measure())
@@ -337,6 +369,9 @@ ROWS = (
     ("answer: whole stage (facts and checked prose)", "answer_s", "{:.2f} s"),
     ("MiniLM first call (load + run)", "minilm_first_call_s", "{:.3f} s"),
     ("MiniLM warm call", "minilm_warm_call_s", "{:.3f} s"),
+    ("MiniLM warm call, this process", "local_call_s", "{:.3f} s"),
+    ("MiniLM warm call, local Ray cluster (HTTP)", "cluster_call_s", "{:.3f} s"),
+    ("cluster / this process", "cluster_ratio", "{:.1f}x"),
 )
 
 

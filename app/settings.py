@@ -51,9 +51,12 @@ class Settings:
     controller_url: str = ""
     controller_model: str = ""  # empty: the first model the server lists
     controller_api_key: str = ""
+    # Experts on a cluster (`main.py experts serve`) instead of in this process (empty: here).
+    # Inputs and outputs of every task go to that host: see the README.
+    experts_url: str = ""
     # How the planner uses the request's steps: "listed" (listed first, one task each), "inline"
-    # (written before each task), "off", or "auto" (listed for controllers of 0.5B parameters and
-    # up, off below: the 135M default plans better without them; README, Planning quality).
+    # (written before each task), "off", or "auto" (listed: better plans for every controller
+    # measured; README, Planning quality).
     plan_steps: Literal["auto", "listed", "inline", "off"] = "auto"
 
     @property

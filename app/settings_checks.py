@@ -18,6 +18,7 @@ def check(settings: Settings) -> dict[str, str]:
     """Field name -> what is wrong with it, for every field that has a problem."""
     problems = {}
     for field, checker in (("controller_path", _controller_path), ("controller_url", _controller_url),
+                           ("experts_url", _experts_url),
                            ("data_dir", _data_dir), ("n_ctx", _n_ctx)):
         message = checker(settings)
         if message:
@@ -44,6 +45,20 @@ def _controller_url(settings: Settings) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
         return "a server URL looks like http://host:port/v1"
+    try:
+        parts.port
+    except ValueError:
+        return f"the port in {url} is not a number from 1 to 65535"
+    return ""
+
+
+def _experts_url(settings: Settings) -> str:
+    url = settings.experts_url
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        return "an experts URL looks like http://host:8000/experts"
     try:
         parts.port
     except ValueError:

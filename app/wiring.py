@@ -53,12 +53,22 @@ def build_app(settings: Settings, controller_override: str | None = None,
     store = LocalStore(settings.data_path)
     runtime = build_runtime(settings, store)
     share_budget(controller, runtime)
-    engine = Engine(controller, runtime, planner=planner_for(settings)(controller))
+    engine = Engine(controller, build_experts(settings, runtime), planner=planner_for(settings)(controller))
     if history is None:
         history = ConversationStore(settings.data_path)
         history.recover_interrupted()
     engine.bus.subscribe(TurnRecorder(history))
     return App(settings, store, runtime, engine, history)
+
+
+def build_experts(settings: Settings, runtime: ExpertRuntime):
+    """The experts the engine uses: the cluster at `experts_url` when set, else this process's
+    runtime. (The cluster client is plain HTTP: a desktop never imports Ray.)"""
+    if not settings.experts_url:
+        return runtime
+    from app.cluster.client import RemoteExperts
+
+    return RemoteExperts(settings.experts_url)
 
 
 def share_budget(controller: Controller, runtime: ExpertRuntime) -> None:
@@ -110,7 +120,7 @@ def planner_for(settings: Settings) -> Callable[..., Planner]:
 
 
 # Listing steps first raises node F1 on the TaskBench dev file for both measured controllers
-# (135M: 42.9 to 50.9, on every one of 5 folds but one; 0.5B: 44.5 to 64.8) and the product
+# (135M: 42.9 to 50.9, higher on each of 5 folds; 0.5B: 44.5 to 64.8) and the product
 # request suite (135M: 19 to 32 of 44), for about 1.2 to 1.5 times the planning time (README,
 # Planning quality). So `auto` lists them for every controller; `off` is there for speed.
 def step_mode(setting: str) -> str:

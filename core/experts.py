@@ -12,6 +12,11 @@ from typing import Any, Protocol
 from common.cancel import CancelToken
 
 
+class ExpertsUnavailable(RuntimeError):
+    """The provider cannot be asked at all (a cluster that is down, slow or refuses); the message
+    names it. Selection turns it into that task's failure, not the turn's."""
+
+
 class ModelInfo(Protocol):
     id: str
     task: str

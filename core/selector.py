@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 from common.cancel import CancelToken
-from core.experts import ExpertProvider
+from core.experts import ExpertProvider, ExpertsUnavailable
 from core.llm.controller import Controller, ControllerError
 from core.plan import Task
 from core.templates import template
@@ -46,7 +46,10 @@ class Selector:
         self.experts = experts
 
     def select(self, task: Task, request: str, cancel: CancelToken | None = None) -> Selection:
-        candidates = self.experts.candidates(task.type)
+        try:
+            candidates = self.experts.candidates(task.type)
+        except ExpertsUnavailable as error:  # this task fails with the reason; the others still run
+            return Selection(task.id, task.type, "", str(error))
         ids = [c.id for c in candidates]
         if not candidates:
             if task.task_type.controller_fallback:

@@ -175,7 +175,8 @@ class TaskGraphView(QGraphicsView):
         elif isinstance(event, TaskProgress):
             node.set_state("running", event.message, progress=event.fraction)
         elif isinstance(event, TaskDone):
-            node.set_state("done", f"{event.result['seconds']:.2f} s")
+            host = (event.result.get("outputs") or {}).get("host")  # a task run on a cluster says where
+            node.set_state("done", f"{event.result['seconds']:.2f} s" + (f" on {host}" if host else ""))
         elif isinstance(event, TaskFailed):
             status = "skipped" if event.skipped else "cancelled" if event.error == "cancelled" else "failed"
             node.set_state(status, "")

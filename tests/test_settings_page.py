@@ -24,6 +24,7 @@ def page(qtbot, tmp_path, monkeypatch):
     ("controller_path", "/etc/hostname", "not a GGUF model file"),
     ("controller_url", "not a url", "looks like http://host:port/v1"),
     ("controller_url", "http://gpu-box:99999/v1", "port"),
+    ("experts_url", "gpu-box experts", "looks like http://host:8000/experts"),
     ("data_dir", "/proc/nope", "cannot be written"),
     ("data_dir", "relative/folder", "full path"),
 ])

@@ -19,6 +19,8 @@ def add_parser(commands) -> None:
     ask.add_argument("--controller-url", metavar="URL",
                      help="use an OpenAI-compatible server as the controller, e.g. http://gpu-box:8080/v1")
     ask.add_argument("--controller-model", metavar="NAME", help="model name on that server (default: its first)")
+    ask.add_argument("--experts-url", metavar="URL",
+                     help="run the experts on a cluster (`main.py experts serve`), e.g. http://gpu-box:8000/experts")
     ask.add_argument("--conversation", metavar="ID",
                      help="continue (or start) the saved conversation ID, so the request can refer to earlier turns")
     ask.add_argument("--plan", metavar="PLAN.json",
@@ -67,6 +69,7 @@ def cmd_ask(args) -> int:
     from app.wiring import build_app
     from core.engine import InputError
     from core.history.store import ConversationIdError, check_conversation_id
+    from core.experts import ExpertsUnavailable
 
     if not args.request.strip():
         raise UsageError("the request is empty: say what you would like done")
@@ -81,7 +84,12 @@ def cmd_ask(args) -> int:
     if args.controller_url:
         settings.controller_url = args.controller_url
         settings.controller_model = args.controller_model or ""
-    app = build_app(settings, args.controller)
+    if args.experts_url:
+        settings.experts_url = args.experts_url
+    try:
+        app = build_app(settings, args.controller)
+    except ExpertsUnavailable as error:
+        raise UsageError(str(error)) from None
     store = app.conversations()
     if args.conversation:
         conversation = store.open_or_create(args.conversation)  # checked before the app was built

@@ -25,6 +25,8 @@ def add_parser(commands) -> None:
                      help="a text input, in the task's order (repeatable)")
     run.add_argument("--file", action="append", default=[], metavar="PATH",
                      help="a file input (image, audio), in the task's order (repeatable)")
+    run.add_argument("--experts-url", metavar="URL",
+                     help="run it on a cluster (`main.py experts serve`), e.g. http://gpu-box:8000/experts")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     run.set_defaults(handler=cmd_run)
 
@@ -62,6 +64,7 @@ def cmd_run(args) -> int:
     from app.settings import Settings
     from app.wiring import build_runtime
     from common.cancel import CancelToken
+    from core.experts import ExpertsUnavailable
     from models.runners import model_tasks_for, runner_for
     from models.runtime import ExpertError
 
@@ -69,18 +72,29 @@ def cmd_run(args) -> int:
     if runner_for(task) is None:
         raise UsageError(f"no expert runner does {task} yet")
     settings = Settings.load()
-    runtime = build_runtime(settings)
-    model = args.model or _first_candidate(runtime, task)
-    record = runtime.record(model)
-    if record is None:
-        raise UsageError(f"--model {model}: not installed (see `main.py models list`)")
-    if record.task not in model_tasks_for(task):
-        raise UsageError(f"--model {model} does {record.task}, not {task}")
+    experts_url = args.experts_url or settings.experts_url
+    if experts_url:  # the cluster checks the model; this machine may not have it
+        from app.cluster.client import RemoteExperts
+
+        try:
+            runtime = RemoteExperts(experts_url)
+            model = args.model or _first_candidate(runtime, task)
+        except ExpertsUnavailable as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_FAILED
+    else:
+        runtime = build_runtime(settings)
+        model = args.model or _first_candidate(runtime, task)
+        record = runtime.record(model)
+        if record is None:
+            raise UsageError(f"--model {model}: not installed (see `main.py models list`)")
+        if record.task not in model_tasks_for(task):
+            raise UsageError(f"--model {model} does {record.task}, not {task}")
     workdir = settings.data_path / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     start = time.perf_counter()
     try:
         outputs = runtime.run(model, task, inputs, workdir, CancelToken())
-    except ExpertError as error:
+    except (ExpertError, ExpertsUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
     seconds = round(time.perf_counter() - start, 4)

@@ -1,0 +1,152 @@
+"""Experts on a real local Ray cluster (127.0.0.1): `main.py experts serve` deploys them, and
+`run`, `ask` and the expert provider reach them through `--experts-url`, as a desktop would."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from app.cluster.process import ServiceProcess, free_port
+from tests.conftest import ROOT
+from tests.tiny_models import tiny  # noqa: F401, F811 (fixture)
+
+pytest.importorskip("ray", reason="Ray is the cluster extra: pip install -e '.[cluster]'")
+
+PAIR = ["A cat sits on the mat.", "A kitten rests on the rug."]
+
+
+def env_for(root: Path) -> dict:
+    return {**os.environ, "JARVIS_DATA_DIR": str(root / "data"), "JARVIS_CONFIG_DIR": str(root / "config")}
+
+
+def main_py(root: Path, *args, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], capture_output=True, text=True,
+                          env=env_for(root), cwd=ROOT, timeout=timeout)
+
+
+def Service(root: Path, port: int | None = None) -> ServiceProcess:
+    """The service with its own data folder (its models are the cluster's, not the desktop's)."""
+    return ServiceProcess({"JARVIS_DATA_DIR": str(root / "data"), "JARVIS_CONFIG_DIR": str(root / "config")}, port)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, tiny):
+    root = tmp_path_factory.mktemp("cluster")
+    tiny.install("text-to-image", root / "data")  # the cluster's own model, not the desktop's
+    tiny.install("text-to-image", root / "data", model_id="tiny/cold-image")  # loaded by the cancel test only
+    service = Service(root).start()
+    yield service
+    service.stop()
+
+
+def test_similarity_through_the_cluster_gives_the_local_score(cluster, tmp_path):
+    remote = main_py(tmp_path, "run", "sentence-similarity", "--text", PAIR[0], "--text", PAIR[1],
+                     "--experts-url", cluster.url, "--json")
+    local = main_py(tmp_path, "run", "sentence-similarity", "--text", PAIR[0], "--text", PAIR[1], "--json")
+    assert remote.returncode == 0 and local.returncode == 0, remote.stderr + local.stderr
+    remote_out, local_out = json.loads(remote.stdout)["outputs"], json.loads(local.stdout)["outputs"]
+    assert remote_out["score"] == local_out["score"] and remote_out["host"] == socket.gethostname()
+
+
+def test_an_image_task_on_the_cluster_returns_its_image(cluster, tmp_path):
+    from PIL import Image
+
+    done = main_py(tmp_path, "run", "text-to-image", "--model", "tiny/text-to-image", "--text", "a red car",
+                   "--experts-url", cluster.url, "--json")
+    assert done.returncode == 0, done.stderr
+    image = Path(json.loads(done.stdout)["outputs"]["image"])
+    assert image.is_file() and str(tmp_path / "data") in str(image)  # written here, from the bytes sent
+    assert Image.open(image).size[0] > 0
+
+
+def test_ask_runs_its_plan_on_the_cluster(cluster, tmp_path):
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps([{"id": 0, "task": "sentence-similarity", "dep": [],
+                                 "args": {"text": PAIR[0], "text2": PAIR[1]}}]))
+    done = main_py(tmp_path, "ask", "compare them", "--plan", str(plan), "--experts-url", cluster.url, "--json")
+    assert done.returncode == 0, done.stderr
+    [result] = json.loads(done.stdout)["results"]
+    assert result["status"] == "done" and result["outputs"]["host"] and result["outputs"]["score"] > 0.5
+
+
+def test_a_cancelled_run_stops_the_remote_task(cluster, tmp_path):
+    from app.cluster.client import RemoteExperts
+    from common.cancel import Cancelled, CancelToken
+
+    experts = RemoteExperts(cluster.url)
+    before = cluster.status()["cancelled"]
+    token = CancelToken()
+    threading.Timer(0.05, token.cancel).start()
+    start = time.perf_counter()
+    with pytest.raises(Cancelled):
+        experts.run("tiny/cold-image", "text-to-image", {"text": "a red car"}, tmp_path / "out", token)
+    assert time.perf_counter() - start < 2
+    deadline = time.time() + 20
+    while cluster.status()["cancelled"] == before and time.time() < deadline:
+        time.sleep(0.2)
+    assert cluster.status()["cancelled"] == before + 1 and cluster.status()["running"] == 0
+    assert not list((tmp_path / "out").glob("*.png"))
+
+
+def test_a_cluster_that_is_not_there_fails_the_task_with_its_address(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}/experts"
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps([{"id": 0, "task": "sentence-similarity", "dep": [],
+                                 "args": {"text": PAIR[0], "text2": PAIR[1]}}]))
+    start = time.perf_counter()
+    done = main_py(tmp_path, "ask", "compare them", "--plan", str(plan), "--experts-url", url, "--json")
+    assert time.perf_counter() - start < 120
+    turn = json.loads(done.stdout)
+    [result] = turn["results"]
+    assert result["status"] == "failed" and "cannot reach the expert cluster at " + url in result["error"]
+    assert "Traceback" not in done.stderr
+    run = main_py(tmp_path, "run", "sentence-similarity", "--text", "a", "--text", "b", "--experts-url", url)
+    assert run.returncode == 1 and run.stderr.startswith("error: cannot reach the expert cluster")
+
+
+def test_a_desktop_with_an_experts_url_never_imports_ray(tmp_path):
+    code = ("import sys; from app.settings import Settings; from app.wiring import build_app; "
+            f"app = build_app(Settings(data_dir={str(tmp_path)!r}, experts_url='http://127.0.0.1:9/experts')); "
+            "print(type(app.engine.experts).__name__, 'ray' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.stdout.split() == ["RemoteExperts", "False"], done.stderr
+
+
+def test_killing_the_service_mid_request_fails_clearly_and_a_redeploy_serves_again(tmp_path, tiny):
+    from app.cluster.client import RemoteExperts
+    from common.cancel import CancelToken
+    from core.experts import ExpertsUnavailable
+
+    root = tmp_path / "cluster"
+    tiny.install("text-to-image", root / "data")
+    service = Service(root).start()
+    experts = RemoteExperts(service.url)
+    failure = []
+
+    def request() -> None:
+        try:
+            experts.run("tiny/text-to-image", "text-to-image", {"text": "a red car"}, tmp_path / "out", CancelToken())
+        except ExpertsUnavailable as error:
+            failure.append(str(error))
+
+    try:
+        worker = threading.Thread(target=request)
+        worker.start()
+        time.sleep(0.1)
+        service.stop(signal.SIGKILL)
+        worker.join(timeout=120)
+        assert not worker.is_alive(), "the request hung after the service died"
+        assert failure and service.url in failure[0]
+        service = Service(root, port=service.port).start()  # the same address the desktop knows
+        outputs = experts.run("sentence-transformers/all-MiniLM-L6-v2", "sentence-similarity",
+                              {"text": PAIR[0], "text2": PAIR[1]}, tmp_path / "out", CancelToken())
+        assert outputs["score"] > 0.5
+    finally:
+        service.stop()
