@@ -321,7 +321,7 @@ def run_bench(settings: Settings, controller_path: Path, planner_factory, fast: 
     """Every figure it can take; one that fails is listed under "missing" with its reason, and the
     rest are still measured. `fast` takes one round of each (a smoke run for tests)."""
     env = {**os.environ, "JARVIS_DATA_DIR": str(settings.data_path)}
-    figures: dict = {"missing": {}}
+    figures: dict = {"missing": {}, "skipped": {}}
     measures = [
         ("startup", lambda: measure_startup(env)),
         ("controller", lambda: measure_controller(controller_path)),
@@ -334,7 +334,7 @@ def run_bench(settings: Settings, controller_path: Path, planner_factory, fast: 
     ]
     if fast:  # a Ray cluster takes a minute to start
         measures.pop()
-        figures["missing"]["cluster"] = "not measured with --fast"
+        figures["skipped"]["cluster"] = "not measured with --fast"
     for name, measure in measures:
         try:
             figures.update(measure())
@@ -388,5 +388,6 @@ def format_table(f: dict) -> str:
                                                           f"{r['stages']['execution']:.2f} s)"))
     rows.append(("peak memory (RSS)", f"{f['peak_rss_mb']:.0f} MB"))
     rows += [(f"missing: {name}", reason) for name, reason in f.get("missing", {}).items()]
+    rows += [(f"skipped: {name}", reason) for name, reason in f.get("skipped", {}).items()]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
