@@ -38,32 +38,26 @@ def _controller_path(settings: Settings) -> str:
     return ""
 
 
-def _controller_url(settings: Settings) -> str:
-    url = settings.controller_url
+def _server_url(url: str, example: str) -> str:
+    """What is wrong with a server URL (empty: nothing, or no URL)."""
     if not url:
         return ""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
-        return "a server URL looks like http://host:port/v1"
+        return f"a server URL looks like {example}"
     try:
         parts.port
     except ValueError:
         return f"the port in {url} is not a number from 1 to 65535"
     return ""
+
+
+def _controller_url(settings: Settings) -> str:
+    return _server_url(settings.controller_url, "http://host:port/v1")
 
 
 def _experts_url(settings: Settings) -> str:
-    url = settings.experts_url
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
-        return "an experts URL looks like http://host:8000/experts"
-    try:
-        parts.port
-    except ValueError:
-        return f"the port in {url} is not a number from 1 to 65535"
-    return ""
+    return _server_url(settings.experts_url, "http://host:8000/experts")
 
 
 def _data_dir(settings: Settings) -> str:

@@ -17,6 +17,7 @@ Routes under the deployment's prefix (default /experts):
 # No `from __future__ import annotations` here: FastAPI reads the handlers' annotations at run
 # time, and as strings `request: Request` would be taken for a query parameter.
 import asyncio
+import json
 import socket
 import tempfile
 import time
@@ -75,8 +76,11 @@ class ExpertService:
         declared = int(request.headers.get("content-length") or 0)
         if declared > MAX_BODY_BYTES:
             return JSONResponse({"error": f"the request is {declared} bytes; at most {MAX_BODY_BYTES}"}, 413)
+        raw = await request.body()
+        if len(raw) > MAX_BODY_BYTES:  # a chunked body declares no length
+            return JSONResponse({"error": f"the request is {len(raw)} bytes; at most {MAX_BODY_BYTES}"}, 413)
         try:
-            body = await request.json()
+            body = json.loads(raw)
             model_id, task = str(body["model"]), str(body["task"])
         except (ValueError, KeyError, TypeError):
             return JSONResponse({"error": "the body must be JSON with model, task and inputs"}, 400)
