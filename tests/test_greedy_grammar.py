@@ -41,3 +41,30 @@ def test_free_text_keeps_the_library_sampler(llamas):
 
     llama = llamas[1]
     assert not isinstance(llama._init_sampler(temp=0.0, repeat_penalty=1.15, grammar=None), GreedyGrammarSampler)
+
+
+LONG_PROMPT = " ".join(["The quick brown fox jumps over the lazy dog near the river bank."] * 90) + " Summarise."
+
+
+def test_stop_aborts_the_prompt_mid_batch_and_the_context_reads_it_again_whole(controller_path):
+    """Stop during a 1300-token prompt (seconds on a CPU, in 512-token batches) ends the chat
+    inside the batch being read, not after it; the next chat on the same context gives the same
+    reply as an uninterrupted one."""
+    import threading
+
+    from common.cancel import Cancelled, CancelToken
+    from core.llm.controller import LlamaController, LlamaSettings
+
+    controller = LlamaController(LlamaSettings(path=controller_path, n_ctx=2048))
+    llama = controller.load()
+    assert llama.aborts_mid_batch
+    messages = [{"role": "user", "content": LONG_PROMPT}]
+    expected = controller.chat(messages, max_tokens=6).text
+    llama.reset()
+    cancel = CancelToken()
+    threading.Timer(0.3, cancel.cancel).start()
+    with pytest.raises(Cancelled):
+        controller.chat(messages, max_tokens=6, cancel=cancel)
+    assert llama.n_tokens == 0  # the first 512-token batch was abandoned, not finished
+    assert controller.chat(messages, max_tokens=6).text == expected
+    controller.close()

@@ -200,7 +200,7 @@ class LlamaController:
                 kwargs["repeat_penalty"] = 1.15  # free text only: it would bend JSON keys
             start = time.perf_counter()
             first_token = None
-            llama.stop_requested = (lambda: cancel.cancelled) if cancel is not None else None
+            llama.stop_on(cancel)
             stream = llama.create_chat_completion(
                 messages=messages, temperature=0.0, top_k=1, max_tokens=max_tokens, stream=True, **kwargs)
             parts: list[str] = []
@@ -226,10 +226,10 @@ class LlamaController:
                         finish = choice["finish_reason"]
                     if cancel is not None and cancel.cancelled:
                         raise Cancelled("cancelled")
-            except StopRequested:  # cancelled while the prompt was being read
+            except StopRequested:  # cancelled in the middle of a decode
                 raise Cancelled("cancelled") from None
             finally:
-                llama.stop_requested = None
+                llama.stop_on(None)
                 stream.close()  # stops generation at once when we leave early
             return ChatResult("".join(parts), finish, completion_tokens=pieces,
                               first_token_s=first_token or 0.0, seconds=time.perf_counter() - start)
