@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from common.cancel import Cancelled, CancelToken
-from core.events import EventBus, TaskDone, TaskFailed, TaskStarted
+from common.progress import reporting
+from core.events import EventBus, TaskDone, TaskFailed, TaskProgress, TaskStarted
 from core.plan import Task, TaskGraph
 
 # A task runner gets the task and its resolved inputs (slot -> text or absolute path).
@@ -103,7 +104,11 @@ class _Run:
         self.executor._bus.emit(TaskStarted(task_id=task_id, task=task.type, model=model))
         start = time.perf_counter()
         try:
-            result.outputs = self.run_task(task, result.inputs, self.cancel)
+            def progress(fraction: float, message: str) -> None:
+                self.executor._bus.emit(TaskProgress(task_id=task_id, fraction=fraction, message=message))
+
+            with reporting(progress):  # what the runner reports as it goes (steps, tokens)
+                result.outputs = self.run_task(task, result.inputs, self.cancel)
         finally:
             result.seconds = time.perf_counter() - start
         result.status = "done"

@@ -231,3 +231,18 @@ def test_a_task_node_shows_the_words_of_the_request_it_serves(qtbot):
                     {"id": 1, "task": "summarization", "dep": [0], "args": {"text": "<GENERATED>-0"}}])
     assert view.nodes[0].toolTip() == "task 0: text-to-speech\nread the caption aloud"
     assert view.nodes[1].toolTip() == "task 1: summarization"
+
+
+def test_a_running_task_shows_its_reported_progress_and_ends_done(qtbot):
+    from core.events import TaskDone, TaskProgress, TaskStarted
+    from desktop.graph_view import TaskGraphView
+
+    view = TaskGraphView()
+    qtbot.addWidget(view)
+    view.show_plan([{"id": 0, "task": "text-to-image", "dep": [], "args": {"text": "a red car"}}])
+    view.apply(TaskStarted(task_id=0, task="text-to-image", model="tiny"))
+    view.apply(TaskProgress(task_id=0, fraction=0.35, message="step 7/20"))
+    node = view.nodes[0]
+    assert (node.status, node.detail, node.progress) == ("running", "step 7/20", 0.35)
+    view.apply(TaskDone(task_id=0, result={"seconds": 1.5, "outputs": {}}))
+    assert (node.status, node.progress) == ("done", None)

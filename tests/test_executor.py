@@ -131,3 +131,30 @@ def test_cancelled_before_start_runs_nothing():
     results, _ = run(graph_of(*CHAIN), {i: (lambda i_, c: calls.append(1)) for i in range(3)}, cancel)
     assert calls == []
     assert {r.status for r in results.values()} == {"cancelled"}
+
+
+def test_what_a_runner_reports_becomes_its_tasks_progress_events():
+    """Two branches at once, each in its own thread: each report reaches the task it came from."""
+    from common.progress import report
+    from core.events import TaskProgress
+
+    barrier = threading.Barrier(2, timeout=10)
+
+    def steps(total):
+        def fn(inputs, cancel):
+            barrier.wait()
+            for done in range(1, total + 1):
+                report(done, total, f"step {done}/{total}")
+            return {"text": "drawn"}
+        return fn
+
+    graph = graph_of({"id": 0, "task": "text-generation", "args": {"text": "a"}},
+                     {"id": 1, "task": "text-generation", "args": {"text": "b"}})
+    _, events = run(graph, {0: steps(3), 1: steps(5)})
+    progress = [e for e in events if isinstance(e, TaskProgress)]
+    assert {e.task_id for e in progress} == {0, 1}
+    for task_id, total in ((0, 3), (1, 5)):
+        mine = [e for e in progress if e.task_id == task_id]
+        assert mine[0].message == f"step 1/{total}" and mine[-1].message == f"step {total}/{total}"
+        assert mine[-1].fraction == 1.0
+    report(1, 2, "outside any task")  # nobody listens: nothing happens

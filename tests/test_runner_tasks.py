@@ -249,3 +249,20 @@ def _check_wav(path: str, workdir) -> None:
 
 def _digest(path: str) -> str:
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+@pytest.mark.parametrize("task, inputs, unit", [("text-generation", {"text": "the cat"}, "token"),
+                                                ("text-to-image", {"text": "a red car"}, "step")])
+def test_generation_and_diffusion_report_their_progress_as_they_go(tiny, tmp_path, task, inputs, unit):
+    """Every token or denoising step is reported (throttled to the first, the last and ten a second),
+    so the task graph's bar moves; the last report says the work is whole."""
+    from common.progress import reporting
+
+    reports = []
+    with reporting(lambda fraction, message: reports.append((fraction, message)), min_interval=0.0):
+        run_tiny(tiny, tmp_path, task, inputs)
+    fractions = [fraction for fraction, _ in reports]
+    assert len(reports) >= 2 and fractions == sorted(fractions) and 0.0 < fractions[0] < 1.0
+    assert all(unit in message for _, message in reports)
+    if task == "text-to-image":
+        assert fractions[-1] == 1.0 and reports[-1][1].startswith("step ")

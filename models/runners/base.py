@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from common.cancel import CancelToken
+from common.progress import report
 from models.devices import Placement
 
 
@@ -126,17 +127,23 @@ class Runner:
         limit = min(configured or limit, limit)
         with torch.inference_mode():
             return self.model.generate(**self.to_model(batch, self.model), max_new_tokens=limit,
-                                       stopping_criteria=self.stop_on_cancel(cancel), **kwargs)
+                                       stopping_criteria=self.stop_on_cancel(cancel, limit), **kwargs)
 
     @staticmethod
-    def stop_on_cancel(cancel: CancelToken):
-        """A stopping criterion that ends generation once the run is cancelled."""
+    def stop_on_cancel(cancel: CancelToken, limit: int = 0):
+        """A stopping criterion, asked after every new token, that ends generation once the run is
+        cancelled and reports the tokens so far (of at most `limit`)."""
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         class _Cancelled(StoppingCriteria):
+            first_length = None  # the sequence length when the first new token is there
+
             def __call__(self, input_ids, scores, **kwargs):
                 import torch
 
+                self.first_length = self.first_length or input_ids.shape[-1]
+                made = input_ids.shape[-1] - self.first_length + 1
+                report(made, limit, f"{made} token{'s' if made != 1 else ''}")
                 return torch.full((input_ids.shape[0],), bool(cancel.cancelled), dtype=torch.bool,
                                   device=input_ids.device)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from common.progress import report
 from models.media import load_image, save_png
 from models.runners.base import Runner, WrongTaskError, require
 
@@ -50,8 +51,11 @@ class DiffusionRunner(Runner):
         return options
 
     def draw(self, cancel, **kwargs):
+        steps = self.options.get("num_inference_steps", 0)
+
         def check(pipe, step, timestep, callback_kwargs):
             cancel.raise_if_cancelled()
+            report(step + 1, steps, f"step {step + 1}/{steps}")
             return callback_kwargs
 
         return self.pipe(**self.options, **kwargs, callback_on_step_end=check)

@@ -13,6 +13,7 @@ import logging
 
 import numpy as np
 
+from common.progress import report
 from models.media import artifact_path
 from models.record import MANIFEST
 from models.runners.base import require
@@ -44,8 +45,11 @@ class TextToVideoRunner(DiffusionRunner):
 
     def draw(self, cancel, **kwargs):
         # This pipeline predates `callback_on_step_end`: its per-step `callback` serves to stop.
+        steps = self.options.get("num_inference_steps", 0)
+
         def check(step, timestep, latents):
             cancel.raise_if_cancelled()
+            report(step + 1, steps, f"step {step + 1}/{steps}")
 
         return self.pipe(**self.options, **kwargs, output_type="np", callback=check, callback_steps=1)
 
