@@ -3,6 +3,7 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -150,3 +151,27 @@ def test_killing_the_service_mid_request_fails_clearly_and_a_redeploy_serves_aga
         assert outputs["score"] > 0.5
     finally:
         service.stop()
+
+
+
+def _private_network() -> list[str] | None:
+    """A command prefix that runs its command in a network namespace of its own (only a loopback
+    interface, brought up), or None where this machine cannot make one."""
+    unshare, ip = shutil.which("unshare"), shutil.which("ip") or "/usr/sbin/ip"
+    if not unshare or subprocess.run([unshare, "-rn", ip, "link", "set", "lo", "up"], capture_output=True).returncode:
+        return None
+    return [unshare, "-rn", "sh", "-c", f'"{ip}" link set lo up && exec "$0" "$@"']
+
+
+@pytest.mark.skipif(_private_network() is None, reason="needs unshare -rn (a network namespace of its own)")
+def test_a_head_and_a_worker_node_each_run_a_replica_and_both_answer(tmp_path):
+    """Two Ray nodes on this machine (each its own raylet and workers, on 127.0.0.1), joined by
+    `experts serve --address HEAD --replicas 2`: a replica on each, and requests through the head's
+    one HTTP entry reach both with the same score. Joining a cluster makes Ray look up this
+    machine's outward address, so the scenario runs where only loopback exists."""
+    done = subprocess.run([*_private_network(), sys.executable, str(ROOT / "tests" / "two_node_cluster.py"),
+                           str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(result["nodes"]) == 2, result
+    assert len(result["scores"]) == 1 and result["scores"][0] > 0.5  # either node, the same score

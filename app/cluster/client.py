@@ -77,6 +77,8 @@ class RemoteExperts:
         except (KeyError, TypeError, WireError) as error:
             raise ExpertsUnavailable(f"the expert cluster at {self.url} sent outputs this app cannot read") from error
         outputs["host"] = str(data.get("host", self.host))
+        if data.get("node"):
+            outputs["node"] = str(data["node"])  # the Ray node: several may share a host
         return outputs
 
     # -- HTTP ----------------------------------------------------------------------------------

@@ -23,8 +23,9 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    def __init__(self, env: dict | None = None, port: int | None = None) -> None:
+    def __init__(self, env: dict | None = None, port: int | None = None, args: list[str] | tuple = ()) -> None:
         self.env = {**os.environ, **(env or {})}
+        self.args = list(args)  # more `experts serve` options: --address, --replicas
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/experts"
         self.process: subprocess.Popen | None = None
@@ -32,7 +33,7 @@ class ServiceProcess:
     def start(self, timeout: float = 240) -> "ServiceProcess":
         """Start it and wait until it answers /health (Ray and Serve take tens of seconds)."""
         self.process = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "experts", "serve", "--port",
-                                         str(self.port)], env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                         str(self.port), *self.args], env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, text=True)
         deadline = time.time() + timeout
         while time.time() < deadline:
