@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from common.cancel import CancelToken
 from core.llm.controller import Controller, ControllerError
 from core.plan import FILE_NAME, PlanError, TaskGraph, modality_of_path, parse_plan, validate
-from core.planning.coverage import MIN_WORDS, with_uncovered_clauses
 from core.planning.draft import Draft, TaskStream
 from core.planning.prompting import DemoPicker, Embed, rank_step_types
 from core.planning.repair import repair
@@ -204,16 +203,12 @@ class Planner:
 
     def __init__(self, controller: Controller, n_demos: int = 2, max_attempts: int = 2,
                  task_types: tuple[TaskType, ...] = PLANNABLE_TASK_TYPES, embed: Embed | None = None,
-                 steps: str = "listed", types_per_step: int = TYPES_PER_STEP,
-                 cover_clauses: int = MIN_WORDS) -> None:
+                 steps: str = "listed", types_per_step: int = TYPES_PER_STEP) -> None:
         if steps not in STEP_MODES:
             raise ValueError(f"unknown step mode {steps!r}; use one of {', '.join(STEP_MODES)}")
         self.controller = controller
         self.steps = steps
         self.types_per_step = types_per_step
-        # Listed steps get the request's clauses they leave out (coverage.py), of at least this
-        # many words; 0 leaves the listing as the controller wrote it.
-        self.cover_clauses = cover_clauses
         self.n_demos = n_demos
         self.max_attempts = max_attempts
         self.task_types = task_types
@@ -252,10 +247,7 @@ class Planner:
         steps = data.get("steps") if isinstance(data, dict) else None
         if not isinstance(steps, list) or not steps or not all(isinstance(s, str) for s in steps):
             raise PlanError("the controller did not list the steps")
-        steps = grounded_steps(steps, request)
-        if self.cover_clauses:
-            steps = grounded_steps(with_uncovered_clauses(steps, request, MAX_TASKS, self.cover_clauses), request)
-        return steps[:MAX_TASKS]
+        return grounded_steps(steps, request)[:MAX_TASKS]
 
     def _rankings(self, steps: list[str], request: str) -> list[list[str]] | None:
         """The task types each step may be planned as, or None (any) without embeddings."""
