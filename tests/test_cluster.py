@@ -166,12 +166,13 @@ def _private_network() -> list[str] | None:
 @pytest.mark.skipif(_private_network() is None, reason="needs unshare -rn (a network namespace of its own)")
 def test_a_head_and_a_worker_node_each_run_a_replica_and_both_answer(tmp_path):
     """Two Ray nodes on this machine (each its own raylet and workers, on 127.0.0.1), joined by
-    `experts serve --address HEAD --replicas 2`: a replica on each, and requests through the head's
-    one HTTP entry reach both with the same score. Joining a cluster makes Ray look up this
+    `experts serve --address HEAD --replicas 2`: a replica on each, both answering through the
+    head's one HTTP entry, and tasks through it give one score. Joining a cluster makes Ray look up this
     machine's outward address, so the scenario runs where only loopback exists."""
     done = subprocess.run([*_private_network(), sys.executable, str(ROOT / "tests" / "two_node_cluster.py"),
                            str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert len(result["nodes"]) == 2, result
-    assert len(result["scores"]) == 1 and result["scores"][0] > 0.5  # either node, the same score
+    assert len(result["nodes"]) == 2, result  # a replica on each node, both answering
+    assert set(result["task_nodes"]) <= set(result["nodes"])
+    assert len(result["scores"]) == 1 and result["scores"][0] > 0.5  # eight tasks, one score
