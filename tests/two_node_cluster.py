@@ -1,5 +1,5 @@
-"""Two Ray nodes on 127.0.0.1 serving the experts, for test_cluster (run in a network namespace
-of its own): a head and a worker node, `experts serve --address HEAD --replicas 2`, and
+"""Two Ray nodes on 127.0.0.1 serving the experts, for test_cluster (which runs in a network
+namespace of its own): a head and a worker node, `experts serve --address HEAD --replicas 2`, and
 requests through the one HTTP entry: /health until both replicas' nodes have answered, and
 similarity tasks. Prints one JSON line: the nodes, the nodes that ran a task, the scores.
 

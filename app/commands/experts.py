@@ -9,6 +9,7 @@ optional extra (`pip install -e .[cluster]`); only this command imports it.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -51,6 +52,7 @@ def cmd_serve(args) -> int:
     from app.settings import Settings
     from core.offline import netguard
 
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # Ray reports nothing to its makers
     if args.address:
         host = args.address.split("://")[-1].rsplit(":", 1)[0]
         netguard.allow(host)  # the cluster's head: the one outside host this command may reach
