@@ -105,7 +105,8 @@ class _Run:
         start = time.perf_counter()
         try:
             def progress(fraction: float, message: str) -> None:
-                self.executor._bus.emit(TaskProgress(task_id=task_id, fraction=fraction, message=message))
+                if not self.cancel.cancelled:  # a stopped task is settled; a late report would revive it
+                    self.executor._bus.emit(TaskProgress(task_id=task_id, fraction=fraction, message=message))
 
             with reporting(progress):  # what the runner reports as it goes (steps, tokens)
                 result.outputs = self.run_task(task, result.inputs, self.cancel)

@@ -173,7 +173,8 @@ class TaskGraphView(QGraphicsView):
         elif isinstance(event, TaskStarted):
             node.set_state("running", "")
         elif isinstance(event, TaskProgress):
-            node.set_state("running", event.message, progress=event.fraction)
+            if node.status == "running":  # never revives a task already settled (Stop)
+                node.set_state("running", event.message, progress=event.fraction)
         elif isinstance(event, TaskDone):
             host = (event.result.get("outputs") or {}).get("host")  # a task run on a cluster says where
             node.set_state("done", f"{event.result['seconds']:.2f} s" + (f" on {host}" if host else ""))

@@ -246,3 +246,5 @@ def test_a_running_task_shows_its_reported_progress_and_ends_done(qtbot):
     assert (node.status, node.detail, node.progress) == ("running", "step 7/20", 0.35)
     view.apply(TaskDone(task_id=0, result={"seconds": 1.5, "outputs": {}}))
     assert (node.status, node.progress) == ("done", None)
+    view.apply(TaskProgress(task_id=0, fraction=0.4, message="step 8/20"))  # late: ignored
+    assert (node.status, node.progress) == ("done", None)

@@ -62,9 +62,17 @@ def test_stop_aborts_the_prompt_mid_batch_and_the_context_reads_it_again_whole(c
     expected = controller.chat(messages, max_tokens=6).text
     llama.reset()
     cancel = CancelToken()
-    threading.Timer(0.3, cancel.cancel).start()
+    decode = llama._ctx.decode
+
+    def decode_then_stop(batch):  # Stop pressed 20 ms into the first batch, however fast it is
+        threading.Timer(0.02, cancel.cancel).start()
+        llama._ctx.decode = decode
+        return decode(batch)
+
+    llama._ctx.decode = decode_then_stop
     with pytest.raises(Cancelled):
         controller.chat(messages, max_tokens=6, cancel=cancel)
     assert llama.n_tokens == 0  # the first 512-token batch was abandoned, not finished
     assert controller.chat(messages, max_tokens=6).text == expected
+    assert controller.chat(messages, max_tokens=6, cancel=CancelToken()).text == expected  # no flag left set
     controller.close()

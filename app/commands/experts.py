@@ -60,7 +60,7 @@ def cmd_serve(args) -> int:
     try:
         ray.init(address=args.address, include_dashboard=False, log_to_driver=False,
                  **({} if args.address else {"_node_ip_address": "127.0.0.1"}))
-        # One HTTP entry, on this machine: desktops are pointed at it, and replicas on other
+        # One HTTP entry, on the head node: desktops are pointed at it, and replicas on other
         # nodes are reached through it (a proxy per node would need the port free on each).
         serve.start(proxy_location="HeadOnly", http_options={"host": args.host, "port": args.port})
         serve.run(application(asdict(settings), args.replicas, args.gpus_per_replica), name=APP_NAME,

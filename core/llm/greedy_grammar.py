@@ -14,7 +14,6 @@ whose decoding Stop can abort mid-batch (`AbortFlag`).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import math
 import sys
 
@@ -57,13 +56,16 @@ class AbortFlag:
     def install(self, ctx) -> bool:
         """Make `ctx` (a llama_context pointer) abort while the flag is set; False if it cannot."""
         address = _strlen_address()
-        if address is None or not hasattr(llama_cpp.llama_cpp._lib, "llama_set_abort_callback"):
+        try:
+            setter = llama_cpp.llama_cpp._lib.llama_set_abort_callback  # not bound by llama-cpp-python
+            setter.argtypes = [ctypes.c_void_p, llama_cpp.ggml_abort_callback, ctypes.c_void_p]
+            setter.restype = None
+            if address is None:
+                return False
+            self._callback = llama_cpp.ggml_abort_callback(address)
+            setter(ctx, self._callback, ctypes.cast(self._byte, ctypes.c_void_p))
+        except (AttributeError, TypeError, ctypes.ArgumentError):  # another llama.cpp build
             return False
-        setter = llama_cpp.llama_cpp._lib.llama_set_abort_callback
-        setter.argtypes = [ctypes.c_void_p, llama_cpp.ggml_abort_callback, ctypes.c_void_p]
-        setter.restype = None
-        self._callback = llama_cpp.ggml_abort_callback(address)
-        setter(ctx, self._callback, ctypes.cast(self._byte, ctypes.c_void_p))
         return True
 
     def set(self) -> None:
@@ -136,7 +138,9 @@ class GreedyGrammarLlama(Llama):
     A long prompt takes seconds on a CPU, and Stop must act within a fraction of one: `stop_on`
     makes a cancellation abort the decode in progress (`AbortFlag`). Where the abort callback
     cannot be installed, prompts are read in chunks of EVAL_CHUNK tokens with Stop asked between
-    them (which costs about 5% of prompt time at 128)."""
+    them (which costs about 5% of prompt time at 128). An aborted decode is not counted in
+    `n_tokens`, and llama-cpp-python drops whatever it left in the KV cache beyond that on the
+    next eval."""
 
     EVAL_CHUNK = 128  # only without the abort callback
 
@@ -154,18 +158,26 @@ class GreedyGrammarLlama(Llama):
             cancel.on_cancel(lambda: self._abort.set()
                              if self._watched is cancel and self.aborts_mid_batch else None)
 
+    def _stop_asked(self) -> bool:
+        return self._watched is not None and self._watched.cancelled
+
     def eval(self, tokens) -> None:
         tokens = list(tokens)
-        chunk = max(len(tokens), 1) if self.aborts_mid_batch else self.EVAL_CHUNK
+        # With the callback, llama.cpp's own batch size; Stop is also asked between batches,
+        # because a GPU backend does not read the flag inside one.
+        chunk = max(self.n_batch, 1) if self.aborts_mid_batch else self.EVAL_CHUNK
         for start in range(0, len(tokens), chunk):
-            if self._abort.is_set or (self._watched is not None and self._watched.cancelled):
+            if self._stop_asked():
                 raise StopRequested("stopped while reading the prompt")
             try:
                 super().eval(tokens[start:start + chunk])
-            except RuntimeError:  # llama_decode returned 2: aborted; the batch is undone
-                if self._abort.is_set:
-                    raise StopRequested("stopped while decoding") from None
-                raise
+            except RuntimeError:  # llama_decode returned 2 (aborted): the batch is not counted
+                if not self._abort.is_set:
+                    raise
+                if self._stop_asked():  # the token is the truth: a flag left over from an
+                    raise StopRequested("stopped while decoding") from None  # earlier chat is not
+                self._abort.clear()
+                super().eval(tokens[start:start + chunk])
 
     def _init_sampler(self, *args, **kwargs):
         grammar = kwargs.get("grammar")

@@ -55,7 +55,8 @@ class DiffusionRunner(Runner):
 
         def check(pipe, step, timestep, callback_kwargs):
             cancel.raise_if_cancelled()
-            report(step + 1, steps, f"step {step + 1}/{steps}")
+            total = getattr(pipe, "num_timesteps", 0) or steps  # image-to-image runs strength x steps
+            report(step + 1, total, f"step {step + 1}/{total}")
             return callback_kwargs
 
         return self.pipe(**self.options, **kwargs, callback_on_step_end=check)
