@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from concurrent.futures import Future
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
 
 
 class Cancelled(Exception):
@@ -44,3 +47,16 @@ class CancelToken:
                 self._callbacks.append(callback)
                 return
         callback()
+
+
+def wait_unless_cancelled(future: "Future[T]", cancel: CancelToken) -> T:
+    """The future's result, or Cancelled as soon as `cancel` fires, whichever comes first. Work
+    that cannot be interrupted (a model load, a grammar compile) runs on elsewhere and is kept
+    for the next caller; only the wait is cut short."""
+    settled = threading.Event()
+    future.add_done_callback(lambda _future: settled.set())
+    cancel.on_cancel(settled.set)
+    settled.wait()
+    if not future.done():
+        raise Cancelled("cancelled")
+    return future.result()

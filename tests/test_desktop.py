@@ -248,3 +248,32 @@ def test_a_running_task_shows_its_reported_progress_and_ends_done(qtbot):
     assert (node.status, node.progress) == ("done", None)
     view.apply(TaskProgress(task_id=0, fraction=0.4, message="step 8/20"))  # late: ignored
     assert (node.status, node.progress) == ("done", None)
+
+
+@pytest.mark.parametrize("stage", ["planning", "response"])
+def test_stop_ends_a_real_turn_within_half_a_second_in_planning_and_in_the_answer(qtbot, settings, real_controller,
+                                                                                   stage):
+    """The real controller in a fresh window, mid-stage: Stop pressed 0.2 s after the stage starts
+    ends the turn, cancelled, in under 0.5 s: the abort flag reaches llama.cpp inside its batch,
+    and a turn waiting for the demo embedder's first load (the window's warm-up may hold it)
+    stops waiting."""
+    import time
+
+    from core.events import StageStarted
+
+    factory = lambda s, **kw: build_app(s, controller=real_controller, **kw)  # noqa: E731
+    window = open_window(qtbot, settings, factory)
+    started = []
+    window.bridge.event.connect(lambda e: started.append(time.perf_counter())
+                                if isinstance(e, StageStarted) and e.stage == stage else None)
+    window.chat.composer.input.setPlainText("Describe photo.jpg, then read the description aloud and translate it."
+                                            if stage == "planning" else SIMILARITY)
+    qtbot.mouseClick(window.chat.composer.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(started), timeout=120_000)
+    qtbot.wait(200)
+    with qtbot.waitSignal(window.bridge.finished, timeout=5_000) as finished:
+        pressed = time.perf_counter()
+        qtbot.mouseClick(window.chat.composer.send_button, Qt.MouseButton.LeftButton)
+    assert finished.args[0].status == "cancelled"
+    assert time.perf_counter() - pressed < 0.5
+    window.close()

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Protocol
 
-from common.cancel import Cancelled, CancelToken
+from common.cancel import Cancelled, CancelToken, wait_unless_cancelled
 from common.listeners import Listeners
 
 log = logging.getLogger(__name__)
@@ -273,14 +273,7 @@ def _grammar_unless_cancelled(schema_json: str, cancel: CancelToken | None):
 
     with _compiler_lock:
         _compiler = _compiler or ThreadPoolExecutor(max_workers=1, thread_name_prefix="grammar")
-    future = _compiler.submit(_grammar, schema_json)
-    settled = threading.Event()  # the grammar is ready or Stop was pressed, whichever comes first
-    future.add_done_callback(lambda _future: settled.set())
-    cancel.on_cancel(settled.set)
-    settled.wait()
-    if not future.done():
-        raise Cancelled("cancelled")
-    return future.result()
+    return wait_unless_cancelled(_compiler.submit(_grammar, schema_json), cancel)
 
 
 _compiler_lock = threading.Lock()

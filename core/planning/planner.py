@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from common.cancel import CancelToken
+from common.cancel import CancelToken, wait_unless_cancelled
 from core.llm.controller import Controller, ControllerError
 from core.plan import FILE_NAME, PlanError, TaskGraph, modality_of_path, parse_plan, validate
 from core.planning.draft import Draft, TaskStream
@@ -27,6 +28,8 @@ from core.tasks import PLANNABLE_TASK_TYPES, TASK_TYPES, TEXT, TaskType, get_tas
 from core.templates import template
 
 log = logging.getLogger(__name__)
+# One thread choosing demos (embedding the request), so a turn can wait for it with Stop honoured.
+_embedding = ThreadPoolExecutor(max_workers=1, thread_name_prefix="demos")
 
 MAX_TASKS = 6
 # Task types offered per listed step, nearest by meaning first. On the TaskBench dev file the
@@ -229,6 +232,14 @@ class Planner:
     def _demos(self, request: str) -> list[dict]:
         return self.demos.pick(request, self.n_demos, {t.name for t in self.task_types})
 
+    def _demos_unless_cancelled(self, request: str, cancel: CancelToken | None) -> list[dict]:
+        """`_demos`, waited for with Stop honoured: the embedder's first use loads MiniLM (seconds,
+        longer while the window's warm-up loads it too); the load goes on and is kept."""
+        if cancel is None:
+            return self._demos(request)
+        cancel.raise_if_cancelled()
+        return wait_unless_cancelled(_embedding.submit(self._demos, request), cancel)
+
     def step_messages(self, request: str, history: list[dict], demos: list[dict] | None = None) -> list[dict]:
         messages = [{"role": "system", "content": template("steps").template}]
         for demo in self._demos(request) if demos is None else demos:
@@ -278,9 +289,7 @@ class Planner:
         writes each plan: a preview, not the plan (that is the returned outcome)."""
         history = history or []
         known_files = list(dict.fromkeys([*files, *mentioned_files(request)]))
-        demos = self._demos(request)  # chosen once for both prompts
-        if cancel is not None:
-            cancel.raise_if_cancelled()  # the embedder's first use can take seconds
+        demos = self._demos_unless_cancelled(request, cancel)  # chosen once for both prompts
         messages = self.messages(request, known_files, history, demos)
         steps: bool | list[str] = self.steps != "off"  # "inline": a free step text per task
         rankings = None
