@@ -26,9 +26,8 @@ def main() -> None:
     rounds = parser.parse_args().rounds
     from app.wiring import default_controller_path
     from common.cancel import CancelToken
-    from core.llm.greedy_grammar import StopRequested
-
     from core.llm.controller import LlamaController, LlamaSettings
+    from core.llm.greedy_grammar import StopRequested
 
     llama = LlamaController(LlamaSettings(path=default_controller_path())).load()
     tokens = llama.tokenize(" ".join(["The quick brown fox jumps over the lazy dog near the river bank."] * 90)

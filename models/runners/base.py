@@ -143,8 +143,7 @@ class Runner:
 
                 self.first_length = self.first_length or input_ids.shape[-1]
                 made = input_ids.shape[-1] - self.first_length + 1
-                if not cancel.cancelled:
-                    report(made, limit, f"{made} token{'s' if made != 1 else ''}")
+                report(made, limit, f"{made} token{'s' if made != 1 else ''}")
                 return torch.full((input_ids.shape[0],), bool(cancel.cancelled), dtype=torch.bool,
                                   device=input_ids.device)
 

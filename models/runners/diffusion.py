@@ -50,13 +50,16 @@ class DiffusionRunner(Runner):
             options["guidance_scale"] = float(manifest["guidance_scale"])
         return options
 
-    def draw(self, cancel, **kwargs):
-        steps = self.options.get("num_inference_steps", 0)
+    def step_done(self, cancel, step: int) -> None:
+        """After each denoising step: stop if cancelled, else report the step."""
+        cancel.raise_if_cancelled()
+        # image-to-image runs strength x steps; a pipeline that says how many it runs knows best
+        total = getattr(self.pipe, "num_timesteps", 0) or self.options.get("num_inference_steps", 0)
+        report(step + 1, total, f"step {step + 1}/{total}")
 
+    def draw(self, cancel, **kwargs):
         def check(pipe, step, timestep, callback_kwargs):
-            cancel.raise_if_cancelled()
-            total = getattr(pipe, "num_timesteps", 0) or steps  # image-to-image runs strength x steps
-            report(step + 1, total, f"step {step + 1}/{total}")
+            self.step_done(cancel, step)
             return callback_kwargs
 
         return self.pipe(**self.options, **kwargs, callback_on_step_end=check)

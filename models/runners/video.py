@@ -13,7 +13,6 @@ import logging
 
 import numpy as np
 
-from common.progress import report
 from models.media import artifact_path
 from models.record import MANIFEST
 from models.runners.base import require
@@ -45,11 +44,8 @@ class TextToVideoRunner(DiffusionRunner):
 
     def draw(self, cancel, **kwargs):
         # This pipeline predates `callback_on_step_end`: its per-step `callback` serves to stop.
-        steps = self.options.get("num_inference_steps", 0)
-
         def check(step, timestep, latents):
-            cancel.raise_if_cancelled()
-            report(step + 1, steps, f"step {step + 1}/{steps}")
+            self.step_done(cancel, step)
 
         return self.pipe(**self.options, **kwargs, output_type="np", callback=check, callback_steps=1)
 
