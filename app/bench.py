@@ -148,7 +148,7 @@ def measure_planning(path: Path, planner_factory, rounds: int = 3) -> dict:
         first_tokens: list[float] = []
         controller.chat = _recording_first_tokens(controller.chat, first_tokens)
         planner = planner_factory(controller)
-        planner.messages(PLAN_COLD, [], [])  # the demo embedder loads: cold and warm differ only in the cache
+        planner.warm_up()  # embedder, demo vectors, step classifier: cold and warm differ only in the cache
         for request, seconds, firsts in ((PLAN_COLD, cold, cold_first), (PLAN_WARM, warm, warm_first)):
             first_tokens.clear()
             start = time.perf_counter()

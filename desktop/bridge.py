@@ -72,7 +72,7 @@ class RunBridge(QObject):
         """Load the controller and the planner's embedder in the background so the first request
         pays for neither."""
         steps = [getattr(self.engine.controller, "load", None),
-                 getattr(getattr(self.engine.planner, "demos", None), "warm_up", None)]
+                 getattr(self.engine.planner, "warm_up", None)]
         # Not a daemon: the interpreter waits for it at exit, since killing a thread inside torch's
         # or llama.cpp's native code aborts the process ("terminate called ...").
         threading.Thread(target=self._warm, args=([s for s in steps if s is not None],), name="warm-up").start()

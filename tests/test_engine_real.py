@@ -43,7 +43,6 @@ def test_real_controller_lists_steps_and_plans_one_task_per_step(app, real_contr
 
 
 @pytest.mark.parametrize("step, expected", [
-    ("make an audio version of the poem", "text-to-speech"),  # words in, sound out
     ("put the voice memo into text", "automatic-speech-recognition"),  # sound in, words out
     ("convert the speech into written text", "automatic-speech-recognition"),  # same words as TTS's
     ("how far away is the tree in the picture", "depth-estimation"),
@@ -51,10 +50,20 @@ def test_real_controller_lists_steps_and_plans_one_task_per_step(app, real_contr
     ("identify all the objects in the picture", "object-detection"),
 ])
 def test_real_minilm_ranks_the_task_type_that_fits_a_step_first(app, step, expected):
-    from core.planning.prompting import rank_step_types
+    from core.planning.step_types import rank_step_types
 
-    (ranked,) = rank_step_types(app.engine.planner.demos.embed, [step], 3)
+    (ranked,) = rank_step_types(app.engine.planner.demos.embed, [step], files=["photo.jpg", "memo.wav"])
     assert ranked[0] == expected
+
+
+def test_real_minilm_reads_a_chain_as_a_whole(app):
+    """Alone, "make an audio version of the poem" reads as writing a poem; after a step that
+    writes one, the chain search takes it as reading that text aloud."""
+    from core.planning.step_types import rank_step_types
+
+    embed = app.engine.planner.demos.embed
+    steps = ["write a short poem about the sea", "make an audio version of the poem"]
+    assert [ranked[0] for ranked in rank_step_types(embed, steps)] == ["text-generation", "text-to-speech"]
 
 
 def test_real_turn_runs_minilm_and_streams_an_answer_with_the_score(app, tmp_path):

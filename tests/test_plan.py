@@ -326,7 +326,7 @@ def test_repair_snaps_a_clipped_quote_to_the_users_words():
 
 # -- listed steps: the controller lists the request's steps, then plans one task per step -----------
 
-from core.planning.prompting import rank_step_types  # noqa: E402
+from core.planning.step_types import rank_step_types  # noqa: E402
 from core.planning.step_filter import grounded_steps, narrated  # noqa: E402
 
 
@@ -367,28 +367,6 @@ def test_grounded_steps_leave_out_what_the_user_only_retells():
     assert grounded_steps(["snap a photo of a busy street"], request) == ["snap a photo of a busy street"]
 
 
-@pytest.mark.parametrize("step, asks", [
-    ("what object appears most often", True),
-    ("answer the question about the lecture", True),
-    ("how many cars are red", True),
-    ("is it raining?", True),
-    ("how similar are the two sentences", False),  # a comparison, not a question to answer
-    ("identify the objects", False),
-])
-def test_asks_question_reads_steps_that_ask_for_an_answer(step, asks):
-    from core.planning.prompting import asks_question
-
-    assert asks_question(step) is asks
-
-
-def test_question_taking_task_types_are_the_three_question_answering_types():
-    from core.planning.prompting import takes_question
-    from core.tasks import TASK_TYPES
-
-    assert {t.name for t in TASK_TYPES if takes_question(t)} == {
-        "question-answering", "visual-question-answering", "document-question-answering"}
-
-
 def test_step_wordings_name_known_task_types_with_several_wordings_each():
     from core.planning.prompting import step_wordings
     from core.tasks import get_task_type
@@ -400,36 +378,41 @@ def test_step_wordings_name_known_task_types_with_several_wordings_each():
         assert len(texts) >= 4 and all(0 < len(text) <= 100 for text in texts)
 
 
-@pytest.mark.parametrize("step, product", [
-    ("convert the speech into written text", "text"),
-    ("convert the text to a high-quality speech", "audio"),
-    ("turn the summary into a short video", "video"),
-    ("design an image that shows my words", "image"),
-    ("audibly tell me the classification result", "audio"),
-    ("read the summary aloud", "audio"),
-    ("apply the depth effect to the image", None),  # 'to' names what is worked on, not a product
-    ("listen to the audio", None),
-    ("summarize the article", None),
-])
-def test_stated_product_reads_what_a_step_says_it_makes(step, product):
-    from core.planning.prompting import stated_product
-
-    assert stated_product(step) == product
-
-
-def test_rankings_name_the_task_types_nearest_to_each_step():
+def test_rankings_put_the_classifiers_best_type_first_among_the_allowed():
     calls = []
     embed = keyword_embedder(calls)
-    lists = rank_step_types(embed, ["translate it into German", "read the speech aloud"], 3)
-    assert all(len(names) == 3 for names in lists)
+    lists = rank_step_types(embed, ["translate it into German", "read the speech aloud"])
+    assert all(len(names) == len(lists[0]) > 20 for names in lists)  # every type, best first
     assert lists[0][0] == "translation"
-    assert "automatic-speech-recognition" in lists[1] or "text-to-speech" in lists[1]
-    only = rank_step_types(embed, ["translate it"], 2, allowed={"summarization", "translation"})
+    assert lists[1][0] in {"automatic-speech-recognition", "text-to-speech"}
+    only = rank_step_types(embed, ["translate it"], allowed={"summarization", "translation"})
     assert only == [["translation", "summarization"]]
-    # a step whose words fit two types is read in the light of the whole request
-    allowed, step = {"translation", "text-to-video"}, ["translate or video"]
-    assert rank_step_types(embed, step, 1, allowed, request="Please translate my letter") == [["translation"]]
-    assert rank_step_types(embed, step, 1, allowed, request="A video of my letter") == [["text-to-video"]]
+    fitted = len(calls)
+    rank_step_types(embed, ["a poem"])  # the classifier is fitted once per embedder
+    assert len(calls) == fitted + 1
+
+
+def test_the_chain_search_offers_only_types_that_can_run_where_they_stand():
+    from core.planning.step_types import best_chain, can_run
+
+    assert not can_run("image-to-text", [], []) and can_run("image-to-text", ["cat.png"], [])
+    assert can_run("image-to-text", [], ["image"])  # an earlier task makes the image
+    # no image given: the step that reads like captioning must be the one that makes an image
+    assert best_chain([{"image-to-text": -0.1, "text-to-image": -0.5}], []) == ["text-to-image"]
+    assert best_chain([{"image-to-text": -0.1, "text-to-image": -0.5}], ["cat.png"]) == ["image-to-text"]
+    # nothing can run: the step keeps its own best guess, so the planner can say what is missing
+    assert best_chain([{"image-to-text": -0.1, "object-detection": -0.5}], []) == ["image-to-text"]
+
+
+def test_the_chain_search_prefers_a_step_that_takes_the_previous_steps_result():
+    from core.planning.step_types import FEED_BONUS, best_chain
+
+    # the second step scores a little higher as image classification of the attached photo, but
+    # reading the poem aloud takes what the first step wrote
+    scores = [{"text-generation": -0.1}, {"image-classification": -1.0, "text-to-speech": -1.0 - FEED_BONUS / 2}]
+    assert best_chain(scores, ["cat.png"]) == ["text-generation", "text-to-speech"]
+    scores[1]["text-to-speech"] = -1.0 - 2 * FEED_BONUS  # a clear difference in meaning still wins
+    assert best_chain(scores, ["cat.png"]) == ["text-generation", "image-classification"]
 
 
 def test_schema_with_listed_steps_has_one_task_per_step_and_offers_the_nearest_types_that_can_run():

@@ -21,9 +21,10 @@ from common.cancel import CancelToken, wait_unless_cancelled
 from core.llm.controller import Controller, ControllerError
 from core.plan import FILE_NAME, PlanError, TaskGraph, modality_of_path, parse_plan, validate
 from core.planning.draft import Draft, TaskStream
-from core.planning.prompting import DemoPicker, Embed, rank_step_types
+from core.planning.prompting import DemoPicker, Embed
 from core.planning.repair import repair
 from core.planning.step_filter import grounded_steps
+from core.planning.step_types import rank_step_types
 from core.tasks import PLANNABLE_TASK_TYPES, TASK_TYPES, TEXT, TaskType, get_task_type
 from core.templates import template
 
@@ -217,6 +218,13 @@ class Planner:
         self.task_types = task_types
         self.demos = DemoPicker(embed)
 
+    def warm_up(self) -> None:
+        """Load the embedder, embed the demo pool and fit the step-type classifier now (the
+        window does it in the background at start-up), so the first request waits for none of it."""
+        self.demos.warm_up()
+        if self.steps == "listed" and self.demos.embed is not None:
+            self._rankings(["warm up"], [])
+
     def messages(self, request: str, files: list[str], history: list[dict],
                  demos: list[dict] | None = None) -> list[dict]:
         files_line = ("Files the user has given: " + ", ".join(files)) if files else "The user has given no files."
@@ -260,13 +268,12 @@ class Planner:
             raise PlanError("the controller did not list the steps")
         return grounded_steps(steps, request)[:MAX_TASKS]
 
-    def _rankings(self, steps: list[str], request: str) -> list[list[str]] | None:
-        """The task types each step may be planned as, or None (any) without embeddings."""
+    def _rankings(self, steps: list[str], files: list[str]) -> list[list[str]] | None:
+        """The task types each step may be planned as, best first, or None (any) without embeddings."""
         if self.demos.embed is None:
             return None
         try:
-            allowed = {t.name for t in self.task_types}
-            return rank_step_types(self.demos.embed, steps, len(allowed), allowed, request)
+            return rank_step_types(self.demos.embed, steps, {t.name for t in self.task_types}, files)
         except Exception as error:  # noqa: BLE001 - any embedder failure: plan without rankings
             log.warning("step rankings unavailable (%s)", error)
             return None
@@ -296,7 +303,7 @@ class Planner:
         if self.steps == "listed":
             try:
                 steps = self.list_steps(request, history, cancel, demos)
-                rankings = self._rankings(steps, request)
+                rankings = self._rankings(steps, known_files)
                 if on_draft is not None:
                     on_draft([{"id": k, "step": step} for k, step in enumerate(steps)])
             except (ValueError, ControllerError) as problem:

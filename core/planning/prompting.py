@@ -1,5 +1,5 @@
 """The planner's demo pool and step wordings (data files in `core/prompts/`), and the ranking of
-demos and task types for a request by meaning.
+demos for a request by meaning (`step_types` chooses each step's task type).
 
 Demos are chosen per request: by sentence-embedding similarity when the planner is given an
 embedding function (core does not know where embeddings come from; the app injects one), by word
@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 from core.plan import FILE_NAME, modality_of_path
 from core.planning.repair import QUOTED
-from core.tasks import TASK_TYPES, TaskType, get_task_type
+from core.tasks import TASK_TYPES
 from core.templates import PROMPTS
 
 log = logging.getLogger(__name__)
@@ -145,95 +145,3 @@ def step_examples() -> list[tuple[str, str]]:
     pairs = [(task["step"], task["task"]) for demo in demo_pool() for task in demo["tasks"] if task.get("step")]
     pairs += [(wording, name) for name, wordings in step_wordings().items() for wording in wordings]
     return pairs + [(task_type.description, task_type.name) for task_type in TASK_TYPES]
-
-
-def step_vectors(embed: Embed) -> tuple[list[tuple[str, str]], list[Sequence[float]]]:
-    examples = step_examples()
-    return examples, cached_vectors(embed, "step wordings", lambda: [text for text, _ in examples])
-
-
-# What a step says it makes: "convert the speech into written text" -> text. MiniLM matches words
-# more than their order, so it ranks text-to-speech and speech recognition alike for that step; the
-# stated product settles the direction.
-_PRODUCT_NOUNS = {
-    "text": "text|words|writing|written|transcript|transcription|caption|sentence|paragraph|summary",
-    "audio": "speech|audio|voice|sound|recording|spoken|auditory|narration|voiceover",
-    "image": "image|picture|photo|illustration|drawing|painting|sketch",
-    "video": "video|clip|animation|film|movie",
-}
-_PRODUCT = "(?:" + "|".join(f"(?P<{modality}>{nouns})" for modality, nouns in _PRODUCT_NOUNS.items()) + r")\b"
-_STATED_PRODUCT = [
-    re.compile(r"\binto\s+(?:\S+\s+){0,3}?" + _PRODUCT, re.I),  # turn it into a short video
-    re.compile(r"\b(?:convert|transcribe|turn|transform|change)\b.*?\bto\s+(?:\S+\s+){0,3}?" + _PRODUCT, re.I),
-    re.compile(r"\b(?:create|generate|make|design|draw|produce|render|paint|compose|craft)\s+"
-               r"(?:\S+\s+){0,2}?" + _PRODUCT, re.I),  # make a short clip
-    re.compile(r"\b(?P<audio>aloud|audibly|out loud)\b", re.I),  # read the result aloud
-]
-DIRECTION_WEIGHT = 0.1  # larger than MiniLM's usual gap between a task type and its reverse
-# How much the whole request counts beside the step's own words: a step such as "find the main
-# theme" means document QA in a request about a scanned document. 0.5 measured best of 0-1.5 on
-# the TaskBench dev file's listed steps; more makes every step of a request the same type.
-REQUEST_WEIGHT = 0.5
-
-
-# A step that asks a question ("what object appears most often", "answer the question ...") is
-# answered by a task that takes a question; MiniLM matches the question's topic instead ("how many
-# objects are red" -> image classification).
-_ASKS_QUESTION = re.compile(r"^\s*(?:what|which|who|whose|where|when|why|how many|how much)\b|\banswer\b|\?\s*$", re.I)
-
-
-def asks_question(step: str) -> bool:
-    return bool(_ASKS_QUESTION.search(step))
-
-
-def takes_question(task_type: TaskType) -> bool:
-    return any("question" in slot.hint for slot in task_type.inputs)
-
-
-def stated_product(step: str) -> str | None:
-    """The modality a step says it produces, when it says so."""
-    for pattern in _STATED_PRODUCT:
-        match = pattern.search(step)
-        if match:
-            return next(modality for modality, word in match.groupdict().items() if word)
-    return None
-
-
-def _form_bonus(task_type: TaskType, product: str | None, question: bool) -> float:
-    """What a step's form says beyond its words' meaning: the product it names, a question it asks."""
-    bonus = 0.0
-    if product:
-        bonus += DIRECTION_WEIGHT if task_type.output == product else -DIRECTION_WEIGHT
-    if question and takes_question(task_type):
-        bonus += DIRECTION_WEIGHT
-    return bonus
-
-
-def rank_step_types(embed: Embed, steps: list[str], k: int, allowed: set[str] | None = None,
-                    request: str | None = None) -> list[list[str]]:
-    """For each step, the k task types whose example wordings are nearest to it, nearest first;
-    types that make what the step says it makes go before those that do not, and a step that asks
-    a question favours types that take one. With `request`, nearness to the whole request counts
-    too, at REQUEST_WEIGHT.
-
-    A small controller names the right kind of task for a clause but often the wrong direction or
-    a neighbour ('extract the text from it' -> text-to-speech); the nearest type by meaning did
-    better on the TaskBench dev file than the 0.5B controller's own choice.
-    """
-    examples, vectors = step_vectors(embed)
-    queries = embed(list(steps) + ([intent(request)] if request else []))
-    background = [0.0] * len(vectors)
-    if request:
-        background = [REQUEST_WEIGHT * similarity(queries[-1], vector) for vector in vectors]
-    rankings = []
-    for step, query in zip(steps, queries):
-        best: dict[str, float] = {}
-        for (_, task_type), vector, context in zip(examples, vectors, background):
-            if allowed is None or task_type in allowed:
-                nearness = similarity(query, vector) + context
-                best[task_type] = max(best.get(task_type, -9.0), nearness)
-        product, question = stated_product(step), asks_question(step)
-        for task_type in best:
-            best[task_type] += _form_bonus(get_task_type(task_type), product, question)
-        rankings.append(sorted(best, key=best.get, reverse=True)[:k])
-    return rankings

@@ -1,0 +1,184 @@
+"""How each listed step's task type is chosen, measured on the same steps for every chooser.
+
+    .venv/bin/python benchmarks/bench_step_types.py record OUT.jsonl [--controller PATH.gguf]
+    .venv/bin/python benchmarks/bench_step_types.py score OUT.jsonl
+    .venv/bin/python benchmarks/bench_step_types.py demos
+
+`record` lists the steps of every TaskBench dev request with the controller (the planner's own
+prompt, demos and step filter, raw and filtered), once, so that `score` compares choosers on
+identical steps: nearest wording, the classifier alone, classifier + chain search, and the chain
+search on steps filtered without the narration rules. It prints node and link F1 of the chosen
+types (links read from the data flow: each task fed by the nearest earlier output it can take)
+for the whole file and per fold (`fold_of`, 5 folds). `demos` cross-validates the classifier's C
+and the chain search's bonus on the project's own demos (5 folds of demos), never on benchmark
+data: the way core/planning/step_types.py's settings were chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.settings import Settings  # noqa: E402
+from app.wiring import controller_path, demo_embedder, planner_for  # noqa: E402
+from core.plan import FILE_NAME  # noqa: E402
+from core.planning import step_filter, step_types  # noqa: E402
+from core.planning.evaluation.harness import fold_of  # noqa: E402
+from core.planning.evaluation.metrics import score  # noqa: E402
+from core.planning.evaluation.names import ToolNames  # noqa: E402
+from core.planning.evaluation.taskbench import Graph, load_samples, load_tools  # noqa: E402
+from core.planning.prompting import demo_pool, step_wordings  # noqa: E402
+from core.tasks import PLANNABLE_TASK_TYPES, TASK_TYPES, TEXT, get_task_type  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "eval" / "taskbench_hf_dev.jsonl"
+FOLDS = 5
+
+
+def record(out: Path, controller: str | None) -> None:
+    from core.llm.controller import LlamaController, LlamaSettings
+    from core.planning.planner import MAX_TASKS, STEPS_SCHEMA
+
+    names = ToolNames(load_tools(DATA.with_name("tool_desc.json")))
+    samples, _ = load_samples(DATA, names)
+    settings = Settings.load()
+    llm = LlamaController(LlamaSettings(path=controller_path(settings, controller), n_ctx=settings.n_ctx))
+    planner = planner_for(settings)(llm, task_types=names.task_types(), steps="listed")
+    with out.open("w", encoding="utf-8") as handle:
+        for sample in samples:
+            reply = llm.chat(planner.step_messages(sample.instruction, []), schema=STEPS_SCHEMA,
+                             max_tokens=40 * MAX_TASKS)
+            raw = reply.json()["steps"]
+            handle.write(json.dumps({"id": sample.id, "request": sample.instruction, "raw": raw,
+                                     "gold_nodes": list(sample.gold.nodes),
+                                     "gold_links": [list(link) for link in sample.gold.links]}) + "\n")
+            print(f"[{sample.id}] {raw}", file=sys.stderr, flush=True)
+
+
+def data_flow_links(types: list[str]) -> list[tuple[int, int]]:
+    outputs = [get_task_type(t).output for t in types]
+    links = []
+    for k, name in enumerate(types):
+        takes = get_task_type(name).input_modalities
+        for j in range(k - 1, -1, -1):
+            if outputs[j] in takes and (outputs[j] != TEXT or k - j == 1):
+                links.append((j, k))
+                break
+    return links
+
+
+def _words_only(steps: list[str], request: str) -> list[str]:
+    """The step filter without its narration rules: grounding in the request's words only."""
+    words = set(re.findall(r"[a-z0-9]+", request.lower()))
+    asked, grounded = [], []
+    for step in dict.fromkeys(s.strip() for s in steps):
+        own = [w for w in re.findall(r"[a-z0-9]+", FILE_NAME.sub(" ", step).lower()) if w not in step_filter._FILLER]
+        if own:
+            asked.append(step)
+            if sum(w in words for w in own) * 2 >= len(own):
+                grounded.append(step)
+    return grounded or asked or list(dict.fromkeys(steps))
+
+
+def score_choosers(path: Path) -> None:
+    names = ToolNames(load_tools(DATA.with_name("tool_desc.json")))
+    allowed = {t.name for t in names.task_types()}
+    embed = demo_embedder(Settings.load())
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    examples = step_types.step_examples()
+    example_vectors = embed([text for text, _ in examples])
+
+    def nearest(steps, files):
+        result = []
+        for vector in embed(steps):
+            best: dict[str, float] = {}
+            for (_, name), other in zip(examples, example_vectors):
+                if name in allowed:
+                    best[name] = max(best.get(name, -9.0), sum(a * b for a, b in zip(vector, other)))
+            result.append(max(best, key=best.get))
+        return result
+
+    def classifier(steps, files):
+        return [max(s, key=s.get) for s in step_types.type_scores(embed, steps, allowed)]
+
+    def chain(steps, files):
+        return [ranked[0] for ranked in step_types.rank_step_types(embed, steps, allowed, files)]
+
+    choosers = {"nearest wording": (nearest, step_filter.grounded_steps),
+                "classifier": (classifier, step_filter.grounded_steps),
+                "classifier + chain search": (chain, step_filter.grounded_steps),
+                "chain search, no narration rules": (chain, _words_only)}
+    for label, (choose, keep) in choosers.items():
+        pairs = []
+        for row in rows:
+            steps = keep(row["raw"], row["request"])[:6]
+            types = list(dict.fromkeys(choose(steps, FILE_NAME.findall(row["request"])))) if steps else []
+            tools = [names.tool(t) for t in types]
+            links = tuple(dict.fromkeys((tools[a], tools[b]) for a, b in data_flow_links(types)))
+            gold = Graph(tuple(row["gold_nodes"]), tuple(tuple(link) for link in row["gold_links"]))
+            pairs.append((fold_of(row["id"], FOLDS), gold, Graph(tuple(tools), links)))
+        whole = score([(g, p) for _, g, p in pairs], names.tools)
+        folds = [score([(g, p) for f, g, p in pairs if f == k], names.tools) for k in range(FOLDS)]
+        node = [100 * f["node_f1"] for f in folds]
+        print(f"{label:34} node {100 * whole['node_f1']:.1f} link {100 * whole['link_f1']:.1f} | node per fold "
+              + " ".join(f"{v:.1f}" for v in node) + f" (mean {statistics.mean(node):.1f}, sd {statistics.pstdev(node):.1f})")
+
+
+def cross_validate_on_demos() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    embed = demo_embedder(Settings.load())
+    demos = list(demo_pool())
+    allowed = {t.name for t in PLANNABLE_TASK_TYPES}
+    fixed = [(w, n) for n, ws in step_wordings().items() for w in ws] + [(t.description, t.name) for t in TASK_TYPES]
+    fixed_vectors = embed([text for text, _ in fixed])
+    steps = [task["step"] for demo in demos for task in demo["tasks"]]
+    vectors = dict(zip(steps, embed(steps)))
+    for c in (1.0, 4.0, 16.0):
+        for bonus in (0.0, 0.5, 1.0, 2.0):
+            right = total = whole = 0
+            for k in range(FOLDS):
+                train = [(t["step"], t["task"]) for i, d in enumerate(demos) if i % FOLDS != k for t in d["tasks"]]
+                model = LogisticRegression(C=c, max_iter=3000).fit(
+                    list(fixed_vectors) + [vectors[s] for s, _ in train], [n for _, n in fixed] + [n for _, n in train])
+                for demo in demos[k::FOLDS]:
+                    rows = model.predict_log_proba([vectors[t["step"]] for t in demo["tasks"]])
+                    scores = [{str(n): float(p) for n, p in zip(model.classes_, row) if n in allowed} for row in rows]
+                    saved, step_types.FEED_BONUS = step_types.FEED_BONUS, bonus
+                    try:
+                        got = step_types.best_chain(scores, FILE_NAME.findall(demo["request"]))
+                    finally:
+                        step_types.FEED_BONUS = saved
+                    gold = [t["task"] for t in demo["tasks"]]
+                    right += sum(a == b for a, b in zip(got, gold))
+                    total += len(gold)
+                    whole += got == gold
+            print(f"C {c:4}  bonus {bonus:3}: steps right {right}/{total} ({100 * right / total:.1f}%), "
+                  f"whole plans {whole}/{len(demos)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("record")
+    rec.add_argument("out", type=Path)
+    rec.add_argument("--controller")
+    sub.add_parser("score").add_argument("steps", type=Path)
+    sub.add_parser("demos")
+    args = parser.parse_args()
+    if args.command == "record":
+        record(args.out, args.controller)
+    elif args.command == "score":
+        score_choosers(args.steps)
+    else:
+        cross_validate_on_demos()
+
+
+if __name__ == "__main__":
+    main()
