@@ -301,9 +301,10 @@ STEP_REQUESTS = (PLAN_COLD, "Transcribe talk.wav and then summarize the transcri
 
 
 def measure_steps(path: Path, planner_factory, requests=STEP_REQUESTS) -> dict:
-    """Planning with listed steps against plain planning, the same requests, one warm context each."""
+    """Planning with listed steps, and with steps read from the clauses, against plain planning:
+    the same requests, one warm context each."""
     totals = {}
-    for mode in ("off", "listed"):
+    for mode in ("off", "listed", "clauses"):
         controller = LlamaController(LlamaSettings(path=path))
         controller.load("planning")
         planner = planner_factory(controller, steps=mode)
@@ -314,7 +315,8 @@ def measure_steps(path: Path, planner_factory, requests=STEP_REQUESTS) -> dict:
         totals[mode] = (time.perf_counter() - start) / len(requests)
         controller.close()
     return {"plan_plain_s": totals["off"], "plan_listed_s": totals["listed"],
-            "plan_listed_ratio": totals["listed"] / max(totals["off"], 1e-9)}
+            "plan_listed_ratio": totals["listed"] / max(totals["off"], 1e-9),
+            "plan_clauses_s": totals["clauses"], "plan_clauses_ratio": totals["clauses"] / max(totals["off"], 1e-9)}
 
 
 def run_bench(settings: Settings, controller_path: Path, planner_factory, fast: bool = False) -> dict:
@@ -363,6 +365,8 @@ ROWS = (
     ("planning, plain (steps off), per request", "plan_plain_s", "{:.2f} s"),
     ("planning, listed steps, per request", "plan_listed_s", "{:.2f} s"),
     ("planning listed / plain", "plan_listed_ratio", "{:.2f}x"),
+    ("planning, steps from the clauses, per request", "plan_clauses_s", "{:.2f} s"),
+    ("planning clauses / plain", "plan_clauses_ratio", "{:.2f}x"),
     ("window: Send to first progress (fresh process)", "send_to_progress_s", "{:.3f} s"),
     ("answer: first text after its stage starts", "answer_first_token_s", "{:.3f} s"),
     ("window: Stop during planning to the turn's end", "stop_planning_s", "{:.3f} s"),

@@ -57,7 +57,7 @@ class Settings:
     # How the planner uses the request's steps: "listed" (listed first, one task each), "inline"
     # (written before each task), "off", or "auto" (listed: better plans for every controller
     # measured; README, Planning quality).
-    plan_steps: Literal["auto", "listed", "inline", "off"] = "auto"
+    plan_steps: Literal["auto", "listed", "clauses", "inline", "off"] = "auto"
 
     @property
     def data_path(self) -> Path:

@@ -116,20 +116,30 @@ def planner_for(settings: Settings) -> Callable[..., Planner]:
     one demo embedder, so the demo pool is embedded once."""
     embed = demo_embedder(settings)
     return lambda controller, **options: Planner(
-        controller, embed=embed, **{"steps": step_mode(settings.plan_steps), **options})
+        controller, embed=embed, **{"steps": step_mode(settings.plan_steps, controller), **options})
 
 
-# Listing steps first raises node F1 on the TaskBench dev file for both measured controllers
-# (135M: 42.9 to 50.9, higher on each of 5 folds; 0.5B: 44.5 to 64.8) and the product
-# request suite (135M: 19 to 32 of 44), for about 1.2 to 1.5 times the planning time (README,
-# Planning quality). So `auto` lists them for every controller; `off` is there for speed.
-def step_mode(setting: str) -> str:
-    """The planner's step mode for a setting ("auto" or a mode)."""
+# Measured on the TaskBench dev file, cross-validated over 5 folds, and on the product suite
+# (README, Planning quality): a small controller's own step listing loses to the request's
+# clauses typed by the classifier (SmolLM2-135M, node F1 54.1 -> 60.4, without the listing pass);
+# a 0.5B one lists better than the clauses read (66.5 against 62.0), and the clauses it leaves
+# out add 2 of 44 suite requests. So `auto` reads clauses for a controller whose weights are
+# under SMALL_CONTROLLER_BYTES and lists steps for the rest (and for a server's model).
+SMALL_CONTROLLER_BYTES = 250 * 2**20
+
+
+def step_mode(setting: str, controller=None) -> str:
+    """The planner's step mode for a setting ("auto" or a mode) and the controller it plans with."""
     if setting in STEP_MODES:
         return setting
     if setting != "auto":
         log.warning("plan_steps %r is not one of auto, %s; using auto", setting, ", ".join(STEP_MODES))
-    return "listed"
+    path = getattr(getattr(controller, "settings", None), "path", None)
+    try:
+        small = path is not None and Path(path).stat().st_size < SMALL_CONTROLLER_BYTES
+    except OSError:
+        small = False
+    return "clauses" if small else "listed"
 
 
 DEMO_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"

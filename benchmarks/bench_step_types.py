@@ -6,8 +6,10 @@
 
 `record` lists the steps of every TaskBench dev request with the controller (the planner's own
 prompt, demos and step filter, raw and filtered), once, so that `score` compares choosers on
-identical steps: nearest wording, the classifier alone, classifier + chain search, and the chain
-search on steps filtered without the narration rules. It prints node and link F1 of the chosen
+identical steps: the classifier alone, classifier + chain search, the chain search on steps
+filtered without the narration rules, the listing with the clauses it left out added, and the
+request's clauses alone (core/planning/clauses.py), each clause threshold cross-validated: every
+fold scored with the threshold best on the other four. It prints node and link F1 of the chosen
 types (links read from the data flow: each task fed by the nearest earlier output it can take)
 for the whole file and per fold (`fold_of`, 5 folds). `demos` cross-validates the classifier's C
 and the chain search's bonus on the project's own demos (5 folds of demos), never on benchmark
@@ -29,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from app.settings import Settings  # noqa: E402
 from app.wiring import controller_path, demo_embedder, planner_for  # noqa: E402
 from core.plan import FILE_NAME  # noqa: E402
-from core.planning import step_filter, step_types  # noqa: E402
+from core.planning import clauses, step_filter, step_types  # noqa: E402
 from core.planning.evaluation.harness import fold_of  # noqa: E402
 from core.planning.evaluation.metrics import score  # noqa: E402
 from core.planning.evaluation.names import ToolNames  # noqa: E402
@@ -78,7 +80,7 @@ def _words_only(steps: list[str], request: str) -> list[str]:
     words = set(re.findall(r"[a-z0-9]+", request.lower()))
     asked, grounded = [], []
     for step in dict.fromkeys(s.strip() for s in steps):
-        own = [w for w in re.findall(r"[a-z0-9]+", FILE_NAME.sub(" ", step).lower()) if w not in step_filter._FILLER]
+        own = [w for w in re.findall(r"[a-z0-9]+", FILE_NAME.sub(" ", step).lower()) if w not in step_filter.FILLER]
         if own:
             asked.append(step)
             if sum(w in words for w in own) * 2 >= len(own):
@@ -86,48 +88,82 @@ def _words_only(steps: list[str], request: str) -> list[str]:
     return grounded or asked or list(dict.fromkeys(steps))
 
 
+THRESHOLDS = (0.1, 0.2, 0.3, 0.4)
+
+
 def score_choosers(path: Path) -> None:
     names = ToolNames(load_tools(DATA.with_name("tool_desc.json")))
     allowed = {t.name for t in names.task_types()}
     embed = demo_embedder(Settings.load())
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    examples = step_types.step_examples()
-    example_vectors = embed([text for text, _ in examples])
-
-    def nearest(steps, files):
-        result = []
-        for vector in embed(steps):
-            best: dict[str, float] = {}
-            for (_, name), other in zip(examples, example_vectors):
-                if name in allowed:
-                    best[name] = max(best.get(name, -9.0), sum(a * b for a, b in zip(vector, other)))
-            result.append(max(best, key=best.get))
-        return result
-
-    def classifier(steps, files):
-        return [max(s, key=s.get) for s in step_types.type_scores(embed, steps, allowed)]
 
     def chain(steps, files):
         return [ranked[0] for ranked in step_types.rank_step_types(embed, steps, allowed, files)]
 
-    choosers = {"nearest wording": (nearest, step_filter.grounded_steps),
-                "classifier": (classifier, step_filter.grounded_steps),
-                "classifier + chain search": (chain, step_filter.grounded_steps),
-                "chain search, no narration rules": (chain, _words_only)}
-    for label, (choose, keep) in choosers.items():
+    def classifier(steps, files):
+        return [max(s, key=s.get) for s in step_types.type_scores(embed, steps, allowed)]
+
+    def listed(row, files):
+        return step_filter.grounded_steps(row["raw"], row["request"])[:6]
+
+    def learned_filter(row, files):
+        """Grounding by words, and the classifier's none class instead of the narration rules."""
+        steps = _words_only(row["raw"], row["request"])
+        kept = [step for step, (name, _) in zip(steps, step_types.clause_types(embed, steps, allowed))
+                if name != step_types.NOT_A_STEP]
+        return (kept or steps)[:6]
+
+    choosers = {"classifier": (classifier, listed),
+                "classifier + chain search": (chain, listed),
+                "chain search, no narration rules": (chain, lambda row, files: _words_only(row["raw"], row["request"])[:6]),
+                "chain search, none class for the rules": (chain, learned_filter)}
+    families = {"listing + missing clauses": {}, "clauses only": {}}
+    for tau in THRESHOLDS:
+        families["listing + missing clauses"][tau] = (chain, lambda row, files, tau=tau: clauses.with_missing_clauses(
+            embed, listed(row, files), row["request"], allowed, files, tau)[:6])
+        families["clauses only"][tau] = (chain, lambda row, files, tau=tau: (
+            clauses.clause_steps(embed, row["request"], allowed, tau) or listed(row, files))[:6])
+
+    def fold_scores(choose, keep):
         pairs = []
         for row in rows:
-            steps = keep(row["raw"], row["request"])[:6]
-            types = list(dict.fromkeys(choose(steps, FILE_NAME.findall(row["request"])))) if steps else []
+            files = FILE_NAME.findall(row["request"])
+            steps = keep(row, files)
+            types = list(dict.fromkeys(choose(steps, files))) if steps else []
             tools = [names.tool(t) for t in types]
             links = tuple(dict.fromkeys((tools[a], tools[b]) for a, b in data_flow_links(types)))
             gold = Graph(tuple(row["gold_nodes"]), tuple(tuple(link) for link in row["gold_links"]))
             pairs.append((fold_of(row["id"], FOLDS), gold, Graph(tuple(tools), links)))
         whole = score([(g, p) for _, g, p in pairs], names.tools)
-        folds = [score([(g, p) for f, g, p in pairs if f == k], names.tools) for k in range(FOLDS)]
+        return whole, [score([(g, p) for f, g, p in pairs if f == k], names.tools) for k in range(FOLDS)]
+
+    def show(label, whole, folds):
         node = [100 * f["node_f1"] for f in folds]
-        print(f"{label:34} node {100 * whole['node_f1']:.1f} link {100 * whole['link_f1']:.1f} | node per fold "
-              + " ".join(f"{v:.1f}" for v in node) + f" (mean {statistics.mean(node):.1f}, sd {statistics.pstdev(node):.1f})")
+        link = [100 * f["link_f1"] for f in folds]
+        print(f"{label:40} node {100 * whole['node_f1']:.1f} link {100 * whole['link_f1']:.1f} | per fold: node "
+              + " ".join(f"{v:.1f}" for v in node) + f" (mean {statistics.mean(node):.1f}), link "
+              + " ".join(f"{v:.1f}" for v in link) + f" (mean {statistics.mean(link):.1f})")
+
+    for label, (choose, keep) in choosers.items():
+        show(label, *fold_scores(choose, keep))
+    for family, variants in families.items():
+        measured = {tau: fold_scores(*chooser) for tau, chooser in variants.items()}
+        for tau, (whole, folds) in measured.items():
+            show(f"{family}, threshold {tau}", whole, folds)
+        # Cross-validated: each fold is scored with the threshold best on the other folds.
+        chosen, held_out = [], []
+        for k in range(FOLDS):
+            def on_others(tau):
+                return sum(f["node_f1"] + f["link_f1"] for j, f in enumerate(measured[tau][1]) if j != k)
+            best = max(THRESHOLDS, key=on_others)
+            chosen.append(best)
+            held_out.append(measured[best][1][k])
+        node = [100 * f["node_f1"] for f in held_out]
+        link = [100 * f["link_f1"] for f in held_out]
+        print(f"{family}, threshold chosen on the other folds ({' '.join(map(str, chosen))}): node "
+              + " ".join(f"{v:.1f}" for v in node) + f" (mean {statistics.mean(node):.1f}, "
+              f"{min(node):.1f} to {max(node):.1f}), link " + " ".join(f"{v:.1f}" for v in link)
+              + f" (mean {statistics.mean(link):.1f}, {min(link):.1f} to {max(link):.1f})")
 
 
 def cross_validate_on_demos() -> None:

@@ -10,7 +10,8 @@ from app.bench import ROWS, format_table
 from tests.conftest import ROOT
 
 DOCUMENTED = ("plan_cold_s", "plan_warm_s", "overhead_fraction", "startup_s", "send_to_progress_s",
-              "plan_listed_ratio", "answer_first_token_s", "stop_planning_s", "controller_load_s", "peak_rss_mb")
+              "plan_listed_ratio", "plan_clauses_ratio", "answer_first_token_s", "stop_planning_s",
+              "controller_load_s", "peak_rss_mb")
 
 
 def test_bench_fast_prints_every_documented_figure(tmp_path):

@@ -99,11 +99,21 @@ def test_a_cancelled_run_stops_the_remote_task(cluster, tmp_path):
     experts = RemoteExperts(cluster.url)
     before = cluster.status()["cancelled"]
     token = CancelToken()
-    threading.Timer(0.05, token.cancel).start()
-    start = time.perf_counter()
+    cancelled_at = []
+
+    def cancel_once_running():
+        # Stop once the replica has the task: a fixed delay can fire, on a loaded machine, before
+        # the request has left Ray's proxy, and then there is no remote task to stop.
+        deadline = time.time() + 60
+        while cluster.status()["running"] == 0 and time.time() < deadline:
+            time.sleep(0.02)
+        cancelled_at.append(time.perf_counter())
+        token.cancel()
+
+    threading.Thread(target=cancel_once_running, daemon=True).start()
     with pytest.raises(Cancelled):
         experts.run("tiny/cold-image", "text-to-image", {"text": "a red car"}, tmp_path / "out", token)
-    assert time.perf_counter() - start < 2
+    assert cancelled_at and time.perf_counter() - cancelled_at[0] < 2
     deadline = time.time() + 20
     while cluster.status()["cancelled"] == before and time.time() < deadline:
         time.sleep(0.2)

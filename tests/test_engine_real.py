@@ -158,3 +158,28 @@ def test_real_request_with_its_own_picture_is_planned_on_the_picture_not_the_ear
     turn = app.engine.ask("Describe this picture", conversation, [photo])
     assert turn.plan and turn.plan[0]["task"] != "sentence-similarity"
     assert "photo.png" in json.dumps(turn.plan) and "kitten" not in json.dumps(turn.plan)
+
+
+@pytest.mark.parametrize("request_text,files,expected", [
+    ("Write a short poem about the sea and read it aloud.", [], ["text-generation", "text-to-speech"]),
+    ("Transcribe lecture.wav and then summarize it for me.", ["lecture.wav"],
+     ["automatic-speech-recognition", "summarization"]),
+    # the user's story is no step (not a wording the classifier was fitted on)
+    ("My uncle filmed a lecture and saved the sound as lecture.wav. Please transcribe it.", ["lecture.wav"],
+     ["automatic-speech-recognition"]),
+])
+def test_real_minilm_reads_the_steps_from_the_requests_clauses(app, request_text, files, expected):
+    from core.planning.clauses import clause_steps
+    from core.planning.step_types import rank_step_types
+
+    embed = app.engine.planner.demos.embed
+    steps = clause_steps(embed, request_text)
+    assert [ranked[0] for ranked in rank_step_types(embed, steps, None, files)] == expected
+
+
+def test_real_minilm_adds_the_clause_a_listing_left_out(app):
+    from core.planning.clauses import with_missing_clauses
+
+    request = "Describe harbour.jpg and read the description aloud."
+    assert with_missing_clauses(app.engine.planner.demos.embed, ["describe harbour.jpg"], request, None,
+                                ["harbour.jpg"]) == ["describe harbour.jpg", "read the description aloud"]

@@ -472,11 +472,20 @@ def test_planner_plans_without_steps_when_the_controller_lists_none():
     assert [t.type for t in outcome.graph.tasks] == ["text-to-speech"] and outcome.graph.tasks[0].step == ""
 
 
-def test_step_mode_auto_lists_steps_and_an_unknown_mode_says_so(caplog):
-    from app.wiring import step_mode
+def test_step_mode_auto_reads_clauses_for_a_small_controller_and_lists_steps_for_others(caplog, tmp_path):
+    from types import SimpleNamespace
 
-    assert step_mode("auto") == "listed"
-    assert step_mode("inline") == "inline" and step_mode("off") == "off"
+    from app.wiring import SMALL_CONTROLLER_BYTES, step_mode
+
+    small, big = tmp_path / "small.gguf", tmp_path / "big.gguf"
+    small.write_bytes(b"GGUF" + bytes(100))
+    with big.open("wb") as handle:  # sparse: the size is what counts
+        handle.truncate(SMALL_CONTROLLER_BYTES + 1)
+    assert step_mode("auto", SimpleNamespace(settings=SimpleNamespace(path=small))) == "clauses"
+    assert step_mode("auto", SimpleNamespace(settings=SimpleNamespace(path=big))) == "listed"
+    assert step_mode("auto", SimpleNamespace(settings=SimpleNamespace(path=tmp_path / "gone.gguf"))) == "listed"
+    assert step_mode("auto") == "listed"  # a server's model: size unknown
+    assert step_mode("inline") == "inline" and step_mode("off") == "off" and step_mode("clauses") == "clauses"
     assert step_mode("sometimes") == "listed"
     assert "not one of auto" in caplog.text
     with pytest.raises(ValueError, match="unknown step mode"):

@@ -30,7 +30,7 @@ def add_parser(commands) -> None:
     plan.add_argument("--type", dest="sample_type", metavar="TYPE", help="only samples of this type (single, chain, dag)")
     plan.add_argument("--all-types", action="store_true",
                       help="plan with the whole task catalogue instead of the benchmark's tool set")
-    plan.add_argument("--steps", choices=("auto", "listed", "inline", "off"),
+    plan.add_argument("--steps", choices=("auto", "listed", "clauses", "inline", "off"),
                       help="how plans follow the request's steps (default: the plan_steps setting)")
     plan.add_argument("--folds", type=int, metavar="K",
                       help="also give node and link F1 on each of K folds (by a hash of the sample id), "

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from common.cancel import CancelToken, wait_unless_cancelled
 from core.llm.controller import Controller, ControllerError
 from core.plan import FILE_NAME, PlanError, TaskGraph, modality_of_path, parse_plan, validate
+from core.planning.clauses import clause_steps, with_missing_clauses
 from core.planning.draft import Draft, TaskStream
 from core.planning.prompting import DemoPicker, Embed
 from core.planning.repair import repair
@@ -159,9 +160,10 @@ def runnable_prefix(tasks: list, request: str, files: list[str]) -> int:
     return len(tasks)
 
 
-# How a plan follows the request's steps: listed by the controller first, then one task per step;
-# written by the controller before each task; or not at all.
-STEP_MODES = ("listed", "inline", "off")
+# How a plan follows the request's steps: listed by the controller first (with the clauses it left
+# out added), then one task per step; read from the request's clauses alone, then one task per
+# step (no listing pass); written by the controller before each task; or not at all.
+STEP_MODES = ("listed", "clauses", "inline", "off")
 STEPS_SCHEMA = {
     "type": "object",
     "properties": {"steps": {"type": "array", "items": {"type": "string", "pattern": STEP_VALUE},
@@ -222,7 +224,7 @@ class Planner:
         """Load the embedder, embed the demo pool and fit the step-type classifier now (the
         window does it in the background at start-up), so the first request waits for none of it."""
         self.demos.warm_up()
-        if self.steps == "listed" and self.demos.embed is not None:
+        if self.steps in ("listed", "clauses") and self.demos.embed is not None:
             self._rankings(["warm up"], [])
 
     def messages(self, request: str, files: list[str], history: list[dict],
@@ -268,6 +270,22 @@ class Planner:
             raise PlanError("the controller did not list the steps")
         return grounded_steps(steps, request)[:MAX_TASKS]
 
+    def request_steps(self, request: str, history: list[dict], known_files: list[str],
+                      cancel: CancelToken | None = None, demos: list[dict] | None = None) -> list[str]:
+        """The steps to plan, one task each: in "clauses" mode the request's clauses that ask for
+        a task (the controller lists them only when none does); in "listed" mode the controller's
+        listing with the clauses it left out."""
+        allowed = {t.name for t in self.task_types}
+        embed = self.demos.embed
+        if self.steps == "clauses" and embed is not None:
+            steps = clause_steps(embed, request, allowed)[:MAX_TASKS]
+            if steps:
+                return steps
+        steps = self.list_steps(request, history, cancel, demos)
+        if embed is None:
+            return steps
+        return with_missing_clauses(embed, steps, request, allowed, known_files)[:MAX_TASKS]
+
     def _rankings(self, steps: list[str], files: list[str]) -> list[list[str]] | None:
         """The task types each step may be planned as, best first, or None (any) without embeddings."""
         if self.demos.embed is None:
@@ -300,9 +318,9 @@ class Planner:
         messages = self.messages(request, known_files, history, demos)
         steps: bool | list[str] = self.steps != "off"  # "inline": a free step text per task
         rankings = None
-        if self.steps == "listed":
+        if self.steps in ("listed", "clauses"):
             try:
-                steps = self.list_steps(request, history, cancel, demos)
+                steps = self.request_steps(request, history, known_files, cancel, demos)
                 rankings = self._rankings(steps, known_files)
                 if on_draft is not None:
                     on_draft([{"id": k, "step": step} for k, step in enumerate(steps)])

@@ -139,6 +139,11 @@ def step_wordings() -> dict[str, list[str]]:
     return {name: wordings for name, wordings in data.items() if not name.startswith("_")}
 
 
+def not_step_wordings() -> list[str]:
+    """What people write around a request that asks for no task (prompts/not_steps.json)."""
+    return json.loads((PROMPTS / "not_steps.json").read_text(encoding="utf-8"))["none"]
+
+
 def step_examples() -> list[tuple[str, str]]:
     """(wording, task type) pairs: every demo task's step, every typical wording, and every task
     type's description."""

@@ -14,7 +14,7 @@ from core.plan import FILE_NAME
 
 _WORD = re.compile(r"[a-z0-9]+")
 # Words that say nothing about what a step does; the rest must come from the request.
-_FILLER = frozenset("a an the it its this that these those of to in on for from with and or into as "
+FILLER = frozenset("a an the it its this that these those of to in on for from with and or into as "
                     "by me my i you your please can could would then also".split())
 # A step that tells what the user has or did ("I recorded a talk ...") asks for nothing.
 _NARRATION = re.compile(r"^(?:i|i'[a-z]+|my|we)\b", re.I)
@@ -56,7 +56,7 @@ def narrated(step: str, request: str) -> bool:
     if words[0] in {verb.lower() for verb in _OWN_PURPOSE.findall(request)}:
         return True
     forms = past_forms(words[0])
-    rest = [w for w in words[1:] if w not in _FILLER]
+    rest = [w for w in words[1:] if w not in FILLER]
     for sentence in _SENTENCE.findall(FILE_NAME.sub(" ", request)):
         sentence_words = set(_WORD.findall(sentence.lower()))
         if forms & sentence_words and not _ASKS.search(sentence):
@@ -72,7 +72,7 @@ def grounded_steps(steps: list[str], request: str) -> list[str]:
     request_words = set(_WORD.findall(request.lower()))
     asked, grounded = [], []
     for step in dict.fromkeys(s.strip() for s in steps):
-        words = [w for w in _WORD.findall(FILE_NAME.sub(" ", step).lower()) if w not in _FILLER]
+        words = [w for w in _WORD.findall(FILE_NAME.sub(" ", step).lower()) if w not in FILLER]
         if not words or _NARRATION.match(step) or narrated(step, request):
             continue
         asked.append(step)

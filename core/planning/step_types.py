@@ -24,7 +24,7 @@ from typing import Sequence
 from sklearn.linear_model import LogisticRegression
 
 from core.plan import modality_of_path
-from core.planning.prompting import Embed, step_examples
+from core.planning.prompting import Embed, not_step_wordings, step_examples
 from core.tasks import TEXT, get_task_type
 
 # Both chosen by 5-fold cross-validation on the demos' own steps (train on four fifths of the
@@ -34,6 +34,8 @@ from core.tasks import TEXT, get_task_type
 C = 4.0
 FEED_BONUS = 1.0
 BEAM = 20
+# The class of what asks for no task (prompts/not_steps.json); never a plan's task type.
+NOT_A_STEP = "none"
 
 _classifiers: "weakref.WeakKeyDictionary[Embed, LogisticRegression]" = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
@@ -42,7 +44,8 @@ _lock = threading.Lock()
 def fit_classifier(embed: Embed, examples: list[tuple[str, str]] | None = None) -> LogisticRegression:
     """The step-type classifier for an embedder, fitted on `examples` (by default the project's
     labelled wordings; fitted once per embedder, about a second)."""
-    examples = step_examples() if examples is None else examples
+    if examples is None:
+        examples = step_examples() + [(text, NOT_A_STEP) for text in not_step_wordings()]
     model = LogisticRegression(C=C, max_iter=3000)
     model.fit([list(v) for v in embed([text for text, _ in examples])], [name for _, name in examples])
     return model
@@ -59,8 +62,24 @@ def type_scores(embed: Embed, steps: list[str], allowed: set[str] | None = None)
     """Per step, each allowed task type's log-probability under the classifier."""
     model = classifier(embed)
     rows = model.predict_log_proba([list(v) for v in embed(list(steps))])
-    return [{str(name): float(p) for name, p in zip(model.classes_, row) if allowed is None or name in allowed}
-            for row in rows]
+    return [{str(name): float(p) for name, p in zip(model.classes_, row)
+             if name != NOT_A_STEP and (allowed is None or name in allowed)} for row in rows]
+
+
+def clause_types(embed: Embed, texts: list[str], allowed: set[str] | None = None) -> list[tuple[str, float]]:
+    """Per text, its most likely class among the allowed task types and NOT_A_STEP, with its
+    probability."""
+    if not texts:
+        return []
+    model = classifier(embed)
+    rows = model.predict_proba([list(v) for v in embed(list(texts))])
+    best = []
+    for row in rows:
+        scored = {str(name): float(p) for name, p in zip(model.classes_, row)
+                  if name == NOT_A_STEP or allowed is None or name in allowed}
+        name = max(scored, key=scored.get)
+        best.append((name, scored[name]))
+    return best
 
 
 def can_run(task_type: str, files: Sequence[str], earlier_outputs: Sequence[str]) -> bool:

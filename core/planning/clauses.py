@@ -1,0 +1,100 @@
+"""The request's own clauses as steps, typed by the step-type classifier.
+
+A request is split where one thing asked for ends and the next begins (sentence ends, commas,
+"and then"); each clause is typed by the classifier, whose "none" class (prompts/not_steps.json)
+recognises a clause that only tells (what the user has, did or will do). That gives steps without
+a controller pass, and it finds the steps a small controller's listing leaves out: "Write a poem
+and read it aloud" listed as ["write a poem"] is missing its text-to-speech clause.
+
+Both uses were measured on the TaskBench dev file and the product suite against the listing alone,
+with the threshold chosen per fold on the other folds (README, Planning quality;
+benchmarks/bench_step_types.py score).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from core.planning.prompting import Embed
+from core.planning.step_filter import FILLER
+from core.planning.step_types import NOT_A_STEP, clause_types, rank_step_types
+
+# Quoted text is a task's input ("Translate 'Where is it?' to French"): held out of the split.
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|“[^”\n]*”")
+_HELD = re.compile(r"\x00(\d+)\x00")
+# The words that join one step to the next: a clause starting with one is a new step.
+_JOIN = r"(?:and then|and also|and finally|then|and|also|after that|afterwards|finally|next)"
+_BOUNDARY = re.compile(rf"(?:[.?!;:]+\s+|,\s*|\s+){_JOIN}\s+|[.?!;:]+(?:\s+|$)|,\s*", re.I)
+_LEADING_JOIN = re.compile(rf"^{_JOIN}\b[\s,]*", re.I)
+# A piece that starts as a noun phrase continues a list ("a cat, a dog or a bird"), not a step.
+_CONTINUES = re.compile(r"^(?:a|an|the|or|nor)\b", re.I)
+_WORD = re.compile(r"[a-z0-9]+")
+
+# A clause is taken as a step when its most likely class is a task type with at least this
+# probability: as the only steps (the small default controller's mode), and as a step a bigger
+# controller's listing left out. Each chosen per fold on the other folds of the dev file, 0.1 to
+# 0.4 tried: 0.2 in every fold with SmolLM2-135M, 0.4 in every fold with Qwen2.5-0.5B
+# (benchmarks/bench_step_types.py score; README, Planning quality).
+CLAUSE_STEP_PROBABILITY = 0.2
+MISSING_CLAUSE_PROBABILITY = 0.4
+
+
+def request_clauses(request: str) -> list[str]:
+    """The request's clauses in order; a clause that is only quoted text is left out (it is an input)."""
+    held: list[str] = []
+
+    def hold(match: re.Match) -> str:
+        held.append(match.group(0))
+        return f"\x00{len(held) - 1}\x00"
+
+    clauses: list[str] = []
+    for piece in _BOUNDARY.split(_QUOTED.sub(hold, request)):
+        piece = (piece or "").strip()
+        if not _QUOTED.sub("", _HELD.sub("", piece)).strip(" ,;:-"):
+            continue
+        if clauses and _CONTINUES.match(piece):
+            clauses[-1] += ", " + piece
+        else:
+            clauses.append(_LEADING_JOIN.sub("", piece))
+    return [_HELD.sub(lambda m: held[int(m.group(1))], clause) for clause in clauses if clause]
+
+
+def asked_clauses(embed: Embed, request: str, allowed: set[str] | None = None,
+                  min_probability: float = CLAUSE_STEP_PROBABILITY) -> list[tuple[int, str, str]]:
+    """(index, clause, task type) for each clause the classifier takes for a task."""
+    clauses = request_clauses(request)
+    asked = []
+    for index, (clause, (name, probability)) in enumerate(zip(clauses, clause_types(embed, clauses, allowed))):
+        if name != NOT_A_STEP and probability >= min_probability:
+            asked.append((index, clause, name))
+    return asked
+
+
+def clause_steps(embed: Embed, request: str, allowed: set[str] | None = None,
+                 min_probability: float = CLAUSE_STEP_PROBABILITY) -> list[str]:
+    """The request's steps read from its clauses alone, in order."""
+    return [clause for _, clause, _ in asked_clauses(embed, request, allowed, min_probability)]
+
+
+def _overlap(step: str, clause: str) -> int:
+    return len((set(_WORD.findall(step.lower())) - FILLER) & set(_WORD.findall(clause.lower())))
+
+
+def with_missing_clauses(embed: Embed, steps: list[str], request: str, allowed: set[str] | None = None,
+                         files: Sequence[str] = (), min_probability: float = MISSING_CLAUSE_PROBABILITY) -> list[str]:
+    """`steps` (listed by the controller) with each clause that asks for a task type none of them
+    has added where it stands in the request. Each step stands at the clause it shares most words
+    with; an added clause goes after the steps of earlier clauses."""
+    asked = asked_clauses(embed, request, allowed, min_probability)
+    if not asked:
+        return steps
+    clauses = request_clauses(request)
+    have = {ranked[0] for ranked in rank_step_types(embed, steps, allowed, files) if ranked} if steps else set()
+    places = [max(range(len(clauses)), key=lambda i: _overlap(step, clauses[i])) for step in steps]
+    items = [(place, order, step) for order, (place, step) in enumerate(zip(places, steps))]
+    for index, clause, name in asked:
+        if name not in have and index not in places:
+            items.append((index, len(steps), clause))
+            have.add(name)
+    return [step for _, _, step in sorted(items)]
