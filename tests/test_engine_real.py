@@ -183,3 +183,17 @@ def test_real_minilm_adds_the_clause_a_listing_left_out(app):
     request = "Describe harbour.jpg and read the description aloud."
     assert with_missing_clauses(app.engine.planner.demos.embed, ["describe harbour.jpg"], request, None,
                                 ["harbour.jpg"]) == ["describe harbour.jpg", "read the description aloud"]
+
+
+def test_the_default_controller_plans_from_the_clauses_in_one_controller_pass(app, real_controller, monkeypatch):
+    """`auto` reads the small default controller's steps from the request: no listing pass, one
+    task per clause, each task's step the clause's words."""
+    stages = []
+    chat = real_controller.chat
+    monkeypatch.setattr(real_controller, "chat", lambda *a, **k: stages.append(k.get("stage")) or chat(*a, **k))
+    planner = app.engine.planner
+    assert planner.steps == "clauses"
+    outcome = planner.plan("Write a short poem about the sea and read it aloud.", [])
+    assert "steps" not in stages and stages.count("planning") == outcome.attempts
+    assert [t.type for t in outcome.graph.tasks] == ["text-generation", "text-to-speech"]
+    assert [t.step for t in outcome.graph.tasks] == ["Write a short poem about the sea", "read it aloud"]
