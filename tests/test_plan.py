@@ -453,6 +453,22 @@ def test_planner_plans_one_task_per_listed_step_and_keeps_the_steps():
     assert len(branches(controller.schemas[1], 0)) <= 3
 
 
+def test_clause_mode_lets_the_controller_list_the_steps_when_the_classifier_fails(monkeypatch, caplog):
+    import core.planning.planner as planner_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("classifier unavailable")
+
+    monkeypatch.setattr(planner_module, "clause_steps", broken)
+    monkeypatch.setattr(planner_module, "with_missing_clauses", broken)
+    steps = {"steps": ["say hello"]}
+    plan = {"tasks": [{"step": "say hello", "id": 0, "task": "text-to-speech", "dep": [], "args": {"text": "hello"}}]}
+    controller = SchemaRecorder(steps, plan)
+    outcome = Planner(controller, embed=keyword_embedder([]), steps="clauses").plan("Say hello", [])
+    assert [t.step for t in outcome.graph.tasks] == ["say hello"] and len(controller.calls) == 2
+    assert "classifier unavailable" in caplog.text
+
+
 def test_planner_drops_listed_steps_that_make_no_plan_and_plans_freely():
     steps = {"steps": ["say hello"]}
     unusable = {"tasks": [{"step": "say hello", "id": 0, "task": "image-classification", "dep": [],

@@ -278,13 +278,21 @@ class Planner:
         allowed = {t.name for t in self.task_types}
         embed = self.demos.embed
         if self.steps == "clauses" and embed is not None:
-            steps = clause_steps(embed, request, allowed)[:MAX_TASKS]
+            try:
+                steps = clause_steps(embed, request, allowed)[:MAX_TASKS]
+            except Exception as error:  # noqa: BLE001 - any embedder failure: let the controller list them
+                log.warning("steps not read from the clauses (%s)", error)
+                steps = []
             if steps:
                 return steps
         steps = self.list_steps(request, history, cancel, demos)
         if embed is None:
             return steps
-        return with_missing_clauses(embed, steps, request, allowed, known_files)[:MAX_TASKS]
+        try:
+            return with_missing_clauses(embed, steps, request, allowed, known_files)[:MAX_TASKS]
+        except Exception as error:  # noqa: BLE001 - the listing as it is
+            log.warning("clauses not checked against the listed steps (%s)", error)
+            return steps
 
     def _rankings(self, steps: list[str], files: list[str]) -> list[list[str]] | None:
         """The task types each step may be planned as, best first, or None (any) without embeddings."""
