@@ -53,6 +53,11 @@ def cmd_serve(args) -> int:
     from core.offline import netguard
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # Ray reports nothing to its makers
+    # Serve kills its HTTP proxy when it is not ready within 5 s, and `serve.run` then fails: on a
+    # busy 2-core workstation the proxy's start-up alone can take longer (seen in CI). Give it a
+    # minute; these reach the processes of a cluster this command starts, not one already running.
+    os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60")
+    os.environ.setdefault("RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S", "30")
     if args.address:
         host = args.address.split("://")[-1].rsplit(":", 1)[0]
         netguard.allow(host)  # the cluster's head: the one outside host this command may reach
