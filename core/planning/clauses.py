@@ -61,11 +61,14 @@ def request_clauses(request: str) -> list[str]:
 
 
 def asked_clauses(embed: Embed, request: str, allowed: set[str] | None = None,
-                  min_probability: float = CLAUSE_STEP_PROBABILITY) -> list[tuple[int, str, str]]:
-    """(index, clause, task type) for each clause the classifier takes for a task."""
+                  min_probability: float = CLAUSE_STEP_PROBABILITY,
+                  mask_quotes: bool = False) -> list[tuple[int, str, str]]:
+    """(index, clause, task type) for each clause the classifier takes for a task; with
+    `mask_quotes`, typed with quoted inputs masked, as the classifier's texts have them."""
     clauses = request_clauses(request)
+    typed = [_QUOTED.sub('"..."', clause) for clause in clauses] if mask_quotes else clauses
     asked = []
-    for index, (clause, (name, probability)) in enumerate(zip(clauses, clause_types(embed, clauses, allowed))):
+    for index, (clause, (name, probability)) in enumerate(zip(clauses, clause_types(embed, typed, allowed))):
         if name != NOT_A_STEP and probability >= min_probability:
             asked.append((index, clause, name))
     return asked
@@ -73,8 +76,11 @@ def asked_clauses(embed: Embed, request: str, allowed: set[str] | None = None,
 
 def clause_steps(embed: Embed, request: str, allowed: set[str] | None = None,
                  min_probability: float = CLAUSE_STEP_PROBABILITY) -> list[str]:
-    """The request's steps read from its clauses alone, in order."""
-    return [clause for _, clause, _ in asked_clauses(embed, request, allowed, min_probability)]
+    """The request's steps read from its clauses alone, in order. Quoted inputs are masked for
+    typing ("How similar are '...'" reads as a comparison, not as the quoted words): held-out
+    folds 61.3 / 24.4 node / link F1 against 60.4 / 23.0 unmasked. The clauses added to a
+    listing are typed as written (masked, 65.9 / 25.9 against 67.0 / 27.0 with the 0.5B)."""
+    return [clause for _, clause, _ in asked_clauses(embed, request, allowed, min_probability, mask_quotes=True)]
 
 
 def _overlap(step: str, clause: str) -> int:
