@@ -21,6 +21,9 @@ from core.planning.clauses import request_clauses
      ["Translate 'Where is the station, and when does it open?' into French"]),
     ("Read this sentence aloud: 'The train leaves at noon.'", ["Read this sentence aloud"]),
     ("Compare 'He bought a car' and 'She sold her bike'.", ["Compare 'He bought a car'"]),
+    # an apostrophe inside a word opens no quote
+    ("I've got a photo, beach.jpg. I'm curious: can you describe it and read it aloud?",
+     ["I've got a photo", "beach.jpg", "I'm curious", "can you describe it", "read it aloud"]),
     ("", []),
     ("...", []),
 ])

@@ -21,7 +21,9 @@ from core.planning.step_filter import FILLER
 from core.planning.step_types import NOT_A_STEP, clause_types, rank_step_types
 
 # Quoted text is a task's input ("Translate 'Where is it?' to French"): held out of the split.
-_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|“[^”\n]*”")
+# A single quote opens only where no letter comes before it and closes only where none follows,
+# so "I've" and "don't" are not quotes.
+_QUOTED = re.compile(r"(?<![A-Za-z])'[^'\n]*'(?![A-Za-z])|\"[^\"\n]*\"|“[^”\n]*”")
 _HELD = re.compile(r"\x00(\d+)\x00")
 # The words that join one step to the next: a clause starting with one is a new step.
 _JOIN = r"(?:and then|and also|and finally|then|and|also|after that|afterwards|finally|next)"
