@@ -253,7 +253,7 @@ def test_a_running_task_shows_its_reported_progress_and_ends_done(qtbot):
 @pytest.mark.parametrize("stage", ["planning", "response"])
 def test_stop_ends_a_real_turn_within_half_a_second_in_planning_and_in_the_answer(qtbot, settings, real_controller,
                                                                                    stage):
-    """The real controller in a fresh window, mid-stage: Stop pressed 0.2 s after the stage starts
+    """The real controller in a fresh window, mid-stage: Stop pressed 0.2 s (answer: 0.05 s) after the stage starts
     ends the turn, cancelled, in under 0.5 s: the abort flag reaches llama.cpp inside its batch,
     and a turn waiting for the demo embedder's first load (the window's warm-up may hold it)
     stops waiting."""
@@ -270,7 +270,9 @@ def test_stop_ends_a_real_turn_within_half_a_second_in_planning_and_in_the_answe
                                             if stage == "planning" else SIMILARITY)
     qtbot.mouseClick(window.chat.composer.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: bool(started), timeout=120_000)
-    qtbot.wait(200)
+    # Mid-stage: a warm controller (earlier tests share it) can write this short answer in a few
+    # tenths of a second, so Stop comes sooner there.
+    qtbot.wait(200 if stage == "planning" else 50)
     with qtbot.waitSignal(window.bridge.finished, timeout=5_000) as finished:
         pressed = time.perf_counter()
         qtbot.mouseClick(window.chat.composer.send_button, Qt.MouseButton.LeftButton)
