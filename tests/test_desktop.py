@@ -254,9 +254,9 @@ def test_a_running_task_shows_its_reported_progress_and_ends_done(qtbot):
 def test_stop_ends_a_real_turn_within_half_a_second_in_planning_and_in_the_answer(qtbot, settings, real_controller,
                                                                                    stage):
     """The real controller in a fresh window, mid-stage: Stop pressed 0.2 s (answer: 0.05 s) after
-    the stage starts ends the turn, cancelled, in under 0.5 s: the abort flag reaches llama.cpp inside its batch,
-    and a turn waiting for the demo embedder's first load (the window's warm-up may hold it)
-    stops waiting."""
+    the stage starts ends the turn, cancelled, in under 0.5 s: the abort flag reaches llama.cpp
+    inside its batch, and a turn waiting for the demo embedder's first load (the window's warm-up
+    may hold it) stops waiting."""
     import time
 
     from core.events import StageStarted
