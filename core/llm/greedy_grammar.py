@@ -9,11 +9,18 @@ The tokens chosen are exactly those of the full check.
 
 Used through `GreedyGrammarLlama`, a `Llama` whose greedy grammar decoding takes this path, and
 whose decoding Stop can abort mid-batch (`AbortFlag`).
+
+A plan is mostly text the model copies: JSON keys and punctuation its demos show, the request's
+words in steps and arguments. `LookupDraft` guesses the next tokens from the prompt and the reply
+so far; the guesses are read in one batch with the token before them and kept up to the first one
+the model would not have chosen (prompt lookup decoding), so the reply is the same and a copied
+run costs one batch instead of one decode per token.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import math
 import sys
 
@@ -77,6 +84,94 @@ class AbortFlag:
     @property
     def is_set(self) -> bool:
         return self._byte[0] != b"\x00"
+
+
+def forced_prefixes(schema) -> list[str]:
+    """The text each object in a JSON schema must start with, as far as its leading properties are
+    constants: `{"step": "read it aloud", "id": 1, "task": "text-to-speech", "dep": ` for a plan
+    position whose step and type are known. Objects with no leading constant give nothing."""
+    found = []
+
+    def walk(node) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+            return
+        if not isinstance(node, dict):
+            return
+        properties = node.get("properties")
+        if isinstance(properties, dict):
+            parts = []
+            for key, value in properties.items():
+                if not (isinstance(value, dict) and "const" in value):
+                    parts.append(f"{json.dumps(key)}: ")
+                    break
+                parts.append(f"{json.dumps(key)}: {json.dumps(value['const'], ensure_ascii=False)}")
+            if len(parts) > 1 or (parts and not parts[0].endswith(": ")):
+                found.append("{" + ", ".join(parts))
+        for value in node.values():
+            walk(value)
+
+    walk(schema)
+    return found
+
+
+class LookupDraft:
+    """Guesses for the next tokens: what followed the reply's last tokens in the text the grammar
+    forces (`forced`, tokenised forced_prefixes), else what followed their latest earlier
+    occurrence in the prompt and reply. Longest match first (at most `max_ngram` tokens); forced
+    text is drafted up to `max_forced` tokens, because the grammar admits nothing else, other text
+    up to `max_tokens`, because a wrong guess costs a longer batch.
+
+    llama-cpp-python's LlamaPromptLookupDecoding takes the earliest occurrence in the prompt; the
+    latest is the one to copy here, because the plan written so far and the demo nearest the
+    request come last, and it knows nothing of the grammar.
+    """
+
+    # Chosen on six plans of product requests by the decodes they cost (a decode here costs about
+    # 11 ms + 5.7 ms a token): 0.59 of one decode per token, against 0.64 with context alone and
+    # 0.61-0.66 with drafts of 2, 4, 8 or 16 tokens; the plans are the same whatever is drafted.
+    def __init__(self, max_ngram: int = 6, max_tokens: int = 3, max_forced: int = 12) -> None:
+        self.max_ngram = max_ngram
+        self.max_tokens = max_tokens
+        self.max_forced = max_forced
+        self.forced = np.empty(0, dtype=np.intc)
+
+    def force(self, texts: list[list[int]]) -> None:
+        """The forced texts, tokenised, kept as one array with -1 (no token) between them."""
+        self.forced = np.asarray([t for text in texts for t in [*text, -1]], dtype=np.intc)
+
+    def __call__(self, ids: np.ndarray, /, **_) -> np.ndarray:
+        ids = np.asarray(ids)
+        # at least two tokens of context: one alone is too often a quote or a comma
+        draft = _continuation(ids, self.forced, self.max_ngram, 2, self.max_forced, agreed=True)
+        if draft.size:
+            end = np.flatnonzero(draft < 0)
+            return draft[:end[0]] if end.size else draft
+        return _continuation(ids, ids, self.max_ngram, 1, self.max_tokens, own=True)
+
+
+def _continuation(ids: np.ndarray, corpus: np.ndarray, max_ngram: int, min_ngram: int, count: int,
+                  own: bool = False, agreed: bool = False) -> np.ndarray:
+    """Up to `count` tokens that follow, in `corpus`, the latest occurrence of the longest suffix
+    of `ids` (`max_ngram` tokens down to `min_ngram`) that has a continuation there. `own`: the
+    corpus is `ids` itself, whose last n-gram is not an occurrence. `agreed`: only the tokens
+    that follow every occurrence alike (several branches of a schema start alike)."""
+    searched = corpus[:-1] if own else corpus
+    for n in range(min(max_ngram, len(ids), len(searched)), min_ngram - 1, -1):
+        windows = np.lib.stride_tricks.sliding_window_view(searched, n)
+        found = np.flatnonzero((windows == ids[-n:]).all(axis=1))
+        found = found[found + n < len(corpus)]
+        if not found.size:
+            continue
+        draft = corpus[int(found[-1]) + n:][:count]
+        if agreed:
+            for start in found[:-1] + n:
+                other = corpus[int(start):][:len(draft)]
+                same = np.flatnonzero(other != draft[:len(other)])
+                draft = draft[:same[0] if same.size else len(other)]
+        return np.asarray(draft, dtype=np.intc)
+    return np.empty(0, dtype=np.intc)
 
 
 class GreedyGrammarSampler:
@@ -149,6 +244,9 @@ class GreedyGrammarLlama(Llama):
         self._abort = AbortFlag()
         self.aborts_mid_batch = self._abort.install(self._ctx.ctx)
         self._watched = None
+        self._lookup = LookupDraft()
+        self.drafts = True  # prompt lookup drafts under a grammar (off: one decode per token)
+        self._score_next = False
 
     def stop_on(self, cancel) -> None:
         """Abort decoding once `cancel` (a CancelToken, or None) fires, until the next call."""
@@ -158,32 +256,66 @@ class GreedyGrammarLlama(Llama):
             cancel.on_cancel(lambda: self._abort.set()
                              if self._watched is cancel and self.aborts_mid_batch else None)
 
+    def draft_from(self, texts: list[str]) -> None:
+        """Draft the next chat's reply from these texts first (forced_prefixes of its schema)."""
+        self._lookup.force([self.tokenize(text.encode("utf-8"), add_bos=False) for text in texts])
+
     def _stop_asked(self) -> bool:
         return self._watched is not None and self._watched.cancelled
 
     def eval(self, tokens) -> None:
         tokens = list(tokens)
+        scored, self._score_next = self._score_next, False
+        if scored:  # a sampled token and its draft: logits at every position, to check the draft
+            self._decode(tokens, scored=True)
+            return
         # With the callback, llama.cpp's own batch size; Stop is also asked between batches,
         # because a GPU backend does not read the flag inside one.
         chunk = max(self.n_batch, 1) if self.aborts_mid_batch else self.EVAL_CHUNK
         for start in range(0, len(tokens), chunk):
-            if self._stop_asked():
-                raise StopRequested("stopped while reading the prompt")
-            try:
-                super().eval(tokens[start:start + chunk])
-            except RuntimeError:  # llama_decode returned 2 (aborted): the batch is not counted
-                if not self._abort.is_set:
-                    raise
-                if self._stop_asked():  # the token is the truth: a flag left over from an
-                    raise StopRequested("stopped while decoding") from None  # earlier chat is not
-                self._abort.clear()
-                super().eval(tokens[start:start + chunk])
+            self._decode(tokens[start:start + chunk])
+
+    def _decode(self, tokens: list[int], scored: bool = False) -> None:
+        if self._stop_asked():
+            raise StopRequested("stopped while reading the prompt")
+        try:
+            self._decode_once(tokens, scored)
+        except RuntimeError:  # llama_decode returned 2 (aborted): the batch is not counted
+            if not self._abort.is_set:
+                raise
+            if self._stop_asked():  # the token is the truth: a flag left over from an
+                raise StopRequested("stopped while decoding") from None  # earlier chat is not
+            self._abort.clear()
+            self._decode_once(tokens, scored)
+
+    def _decode_once(self, tokens: list[int], scored: bool) -> None:
+        if not scored:
+            super().eval(tokens)
+            return
+        # Llama.eval with logits for every position, without keeping them in `scores` (the
+        # sampler reads them from the context); what Llama.eval does besides, done here too.
+        self._ctx.kv_cache_seq_rm(-1, self.n_tokens, -1)
+        self._batch.set_batch(batch=tokens, n_past=self.n_tokens, logits_all=True)
+        self._ctx.decode(self._batch)
+        self.input_ids[self.n_tokens:self.n_tokens + len(tokens)] = tokens
+        self.n_tokens += len(tokens)
+        self._requires_eval = False
+
+    def _draft(self, ids, /, **kwargs) -> np.ndarray:
+        draft = self._lookup(ids, **kwargs)
+        self._score_next = True  # the next eval is the sampled token with its draft
+        return draft
 
     def _init_sampler(self, *args, **kwargs):
         grammar = kwargs.get("grammar")
         plain = (kwargs.get("temp") == 0.0 and kwargs.get("repeat_penalty", 1.0) == 1.0
                  and not kwargs.get("frequency_penalty") and not kwargs.get("presence_penalty")
                  and kwargs.get("logits_processor") is None)
-        if grammar is not None and plain and not args:
+        greedy_grammar = grammar is not None and plain and not args
+        # Llama.generate drafts when `draft_model` is set; only this path checks drafts token by
+        # token (the library's own needs logits for the whole prompt)
+        self.draft_model = self._draft if greedy_grammar and self.drafts else None
+        self._score_next = False
+        if greedy_grammar:
             return GreedyGrammarSampler(self, grammar)
         return super()._init_sampler(*args, **kwargs)

@@ -17,13 +17,12 @@ import re
 from typing import Sequence
 
 from core.planning.prompting import Embed
+from core.planning.repair import QUOTED
 from core.planning.step_filter import FILLER
 from core.planning.step_types import NOT_A_STEP, clause_types, rank_step_types
 
-# Quoted text is a task's input ("Translate 'Where is it?' to French"): held out of the split.
-# A single quote opens only where no letter comes before it and closes only where none follows,
-# so "I've" and "don't" are not quotes.
-_QUOTED = re.compile(r"(?<![A-Za-z])'[^'\n]*'(?![A-Za-z])|\"[^\"\n]*\"|“[^”\n]*”")
+# Quoted text (repair.QUOTED: "I've" and "don't" open no quote) is a task's input ("Translate
+# 'Where is it?' to French"): held out of the split.
 _HELD = re.compile(r"\x00(\d+)\x00")
 # The words that join one step to the next: a clause starting with one is a new step.
 _JOIN = r"(?:and then|and also|and finally|then|and|also|after that|afterwards|finally|next)"
@@ -51,9 +50,9 @@ def request_clauses(request: str) -> list[str]:
         return f"\x00{len(held) - 1}\x00"
 
     clauses: list[str] = []
-    for piece in _BOUNDARY.split(_QUOTED.sub(hold, request)):
+    for piece in _BOUNDARY.split(QUOTED.sub(hold, request)):
         piece = (piece or "").strip()
-        if not _QUOTED.sub("", _HELD.sub("", piece)).strip(" ,;:-"):
+        if not QUOTED.sub("", _HELD.sub("", piece)).strip(" ,;:-"):
             continue
         if clauses and _CONTINUES.match(piece):
             clauses[-1] += ", " + piece
@@ -68,7 +67,7 @@ def asked_clauses(embed: Embed, request: str, allowed: set[str] | None = None,
     """(index, clause, task type) for each clause the classifier takes for a task; with
     `mask_quotes`, typed with quoted inputs masked, as the classifier's texts have them."""
     clauses = request_clauses(request)
-    typed = [_QUOTED.sub('"..."', clause) for clause in clauses] if mask_quotes else clauses
+    typed = [QUOTED.sub('"..."', clause) for clause in clauses] if mask_quotes else clauses
     asked = []
     for index, (clause, (name, probability)) in enumerate(zip(clauses, clause_types(embed, typed, allowed))):
         if name != NOT_A_STEP and probability >= min_probability:
@@ -90,15 +89,19 @@ def _overlap(step: str, clause: str) -> int:
 
 
 def with_missing_clauses(embed: Embed, steps: list[str], request: str, allowed: set[str] | None = None,
-                         files: Sequence[str] = (), min_probability: float = MISSING_CLAUSE_PROBABILITY) -> list[str]:
+                         files: Sequence[str] = (), min_probability: float = MISSING_CLAUSE_PROBABILITY,
+                         rankings: list[list[str]] | None = None) -> list[str]:
     """`steps` (listed by the controller) with each clause that asks for a task type none of them
     has added where it stands in the request. Each step stands at the clause it shares most words
-    with; an added clause goes after the steps of earlier clauses."""
+    with; an added clause goes after the steps of earlier clauses. `rankings`: the steps' own
+    (rank_step_types), when the caller has them already."""
     asked = asked_clauses(embed, request, allowed, min_probability)
     if not asked:
         return steps
     clauses = request_clauses(request)
-    have = {ranked[0] for ranked in rank_step_types(embed, steps, allowed, files) if ranked} if steps else set()
+    if rankings is None:
+        rankings = rank_step_types(embed, steps, allowed, files) if steps else []
+    have = {ranked[0] for ranked in rankings if ranked}
     places = [max(range(len(clauses)), key=lambda i: _overlap(step, clauses[i])) for step in steps]
     items = [(place, order, step) for order, (place, step) in enumerate(zip(places, steps))]
     for index, clause, name in asked:

@@ -271,10 +271,11 @@ class Planner:
         return grounded_steps(steps, request)[:MAX_TASKS]
 
     def request_steps(self, request: str, history: list[dict], known_files: list[str],
-                      cancel: CancelToken | None = None, demos: list[dict] | None = None) -> list[str]:
-        """The steps to plan, one task each: in "clauses" mode the request's clauses that ask for
-        a task (the controller lists them only when none does); in "listed" mode the controller's
-        listing with the clauses it left out."""
+                      cancel: CancelToken | None = None, demos: list[dict] | None = None
+                      ) -> tuple[list[str], list[list[str]] | None]:
+        """The steps to plan, one task each, with the task types each may be (`_rankings`): in
+        "clauses" mode the request's clauses that ask for a task (the controller lists them only
+        when none does); in "listed" mode the controller's listing with the clauses it left out."""
         allowed = {t.name for t in self.task_types}
         embed = self.demos.embed
         if self.steps == "clauses" and embed is not None:
@@ -284,15 +285,19 @@ class Planner:
                 log.warning("steps not read from the clauses (%s)", error)
                 steps = []
             if steps:
-                return steps
-        steps = self.list_steps(request, history, cancel, demos)
+                return steps, self._rankings(steps, known_files)
+        listed = self.list_steps(request, history, cancel, demos)
+        rankings = self._rankings(listed, known_files)
         if embed is None:
-            return steps
+            return listed, rankings
         try:
-            return with_missing_clauses(embed, steps, request, allowed, known_files)[:MAX_TASKS]
+            steps = with_missing_clauses(embed, listed, request, allowed, known_files,
+                                         rankings=rankings)[:MAX_TASKS]
         except Exception as error:  # noqa: BLE001 - the listing as it is
             log.warning("clauses not checked against the listed steps (%s)", error)
-            return steps
+            return listed, rankings
+        # ranked again only when clauses were added: the chain search weighs every step
+        return steps, rankings if steps == listed else self._rankings(steps, known_files)
 
     def _rankings(self, steps: list[str], files: list[str]) -> list[list[str]] | None:
         """The task types each step may be planned as, best first, or None (any) without embeddings."""
@@ -328,8 +333,7 @@ class Planner:
         rankings = None
         if self.steps in ("listed", "clauses"):
             try:
-                steps = self.request_steps(request, history, known_files, cancel, demos)
-                rankings = self._rankings(steps, known_files)
+                steps, rankings = self.request_steps(request, history, known_files, cancel, demos)
                 if on_draft is not None:
                     on_draft([{"id": k, "step": step} for k, step in enumerate(steps)])
             except (ValueError, ControllerError) as problem:
