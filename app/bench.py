@@ -140,25 +140,40 @@ def _recording_first_tokens(chat, first_tokens: list[float]):
 def measure_planning(path: Path, planner_factory, rounds: int = 3) -> dict:
     """Cold: the first plan of a fresh controller context (weights already in memory), so nothing
     of the prompt is cached; warm: the next, different request on that context. Medians over
-    `rounds` fresh contexts; time to first token from the controller's own timing."""
-    cold, warm, cold_first, warm_first = [], [], [], []
+    `rounds` fresh contexts; time to first token from the controller's own timing. Each round is
+    run again with drafts off (one decode per plan token), side by side."""
+    times: dict[bool, dict[str, list[float]]] = {}
     for _ in range(rounds):
-        controller = LlamaController(LlamaSettings(path=path))
-        controller.load("planning")
-        first_tokens: list[float] = []
-        controller.chat = _recording_first_tokens(controller.chat, first_tokens)
-        planner = planner_factory(controller)
-        planner.warm_up()  # embedder, demo vectors, step classifier: cold and warm differ only in the cache
-        for request, seconds, firsts in ((PLAN_COLD, cold, cold_first), (PLAN_WARM, warm, warm_first)):
-            first_tokens.clear()
-            start = time.perf_counter()
-            planner.plan(request, [])
-            seconds.append(time.perf_counter() - start)
-            firsts.append(first_tokens[0])
+        for drafts in (True, False):
+            pair = _plan_cold_then_warm(path, planner_factory, drafts)
+            for key, value in pair.items():
+                times.setdefault(drafts, {}).setdefault(key, []).append(value)
     median = statistics.median
-    return {"plan_cold_s": median(cold), "plan_warm_s": median(warm),
-            "plan_speedup": median(cold) / max(median(warm), 1e-9),
-            "plan_cold_first_token_s": median(cold_first), "plan_warm_first_token_s": median(warm_first)}
+    drafted = {key: median(values) for key, values in times[True].items()}
+    undrafted = {key: median(values) for key, values in times[False].items()}
+    return {"plan_cold_s": drafted["cold"], "plan_warm_s": drafted["warm"],
+            "plan_speedup": drafted["cold"] / max(drafted["warm"], 1e-9),
+            "plan_cold_first_token_s": drafted["cold_first"], "plan_warm_first_token_s": drafted["warm_first"],
+            "plan_cold_undrafted_s": undrafted["cold"], "plan_warm_undrafted_s": undrafted["warm"],
+            "plan_draft_speedup": undrafted["warm"] / max(drafted["warm"], 1e-9)}
+
+
+def _plan_cold_then_warm(path: Path, planner_factory, drafts: bool) -> dict[str, float]:
+    controller = LlamaController(LlamaSettings(path=path))
+    controller.load("planning").drafts = drafts
+    first_tokens: list[float] = []
+    controller.chat = _recording_first_tokens(controller.chat, first_tokens)
+    planner = planner_factory(controller)
+    planner.warm_up()  # embedder, demo vectors, step classifier: cold and warm differ only in the cache
+    times = {}
+    for name, request in (("cold", PLAN_COLD), ("warm", PLAN_WARM)):
+        first_tokens.clear()
+        start = time.perf_counter()
+        planner.plan(request, [])
+        times[name] = time.perf_counter() - start
+        times[name + "_first"] = first_tokens[0]
+    controller.close()
+    return times
 
 
 def measure_requests(settings: Settings, names: list[str] | None = None) -> dict:
@@ -362,6 +377,9 @@ ROWS = (
     ("planning, warm prompt: first token (first controller pass)", "plan_warm_first_token_s", "{:.2f} s"),
     ("planning, warm prompt: plan", "plan_warm_s", "{:.2f} s"),
     ("planning cold / warm", "plan_speedup", "{:.1f}x"),
+    ("planning, warm prompt: plan, one decode per token (drafts off)", "plan_warm_undrafted_s", "{:.2f} s"),
+    ("planning, cold prompt: plan, drafts off", "plan_cold_undrafted_s", "{:.2f} s"),
+    ("planning warm, drafts off / on", "plan_draft_speedup", "{:.2f}x"),
     ("planning, plain (steps off), per request", "plan_plain_s", "{:.2f} s"),
     ("planning, listed steps, per request", "plan_listed_s", "{:.2f} s"),
     ("planning listed / plain", "plan_listed_ratio", "{:.2f}x"),

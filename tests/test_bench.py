@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 
 DOCUMENTED = ("plan_cold_s", "plan_warm_s", "overhead_fraction", "startup_s", "send_to_progress_s",
               "plan_listed_ratio", "plan_clauses_ratio", "answer_first_token_s", "stop_planning_s",
-              "controller_load_s", "peak_rss_mb")
+              "controller_load_s", "peak_rss_mb", "plan_warm_undrafted_s", "plan_draft_speedup")
 
 
 def test_bench_fast_prints_every_documented_figure(tmp_path):
