@@ -18,10 +18,11 @@ import pytest
 from core.planning.step_filter import grounded_steps
 
 SUITE = json.loads((Path(__file__).parent / "data" / "product_requests.json").read_text(encoding="utf-8"))["requests"]
-# Measured, not wished: the default controller plans 40 of 47 right with steps read from the
-# clauses (of the first 44, 37 against 31 with its own listing and 19 with plain plans; README,
-# Planning quality); the floor catches a fall below that. The planning issue's goal is 90%.
-SUITE_FLOOR = 0.8
+# Measured, not wished: the default controller plans 43 of 47 right with steps read from the
+# clauses (40 before five wordings were added for questions about what a picture shows or holds;
+# README, Planning quality). The planning issue's goal is 90%; the floor leaves room for a near
+# tie or two that another CPU's arithmetic decides the other way.
+SUITE_FLOOR = 0.85
 
 
 def holds(expected: list[str], planned: list[str]) -> bool:
