@@ -24,9 +24,18 @@ if [ ! -x .venv/bin/python ]; then
 fi
 venv_python="$root/.venv/bin/python"
 
+# llama.cpp is compiled for this CPU (-march=native), but without Intel AMX: where the kernel or
+# a sandbox does not grant AMX tile state, the first matrix product dies with SIGILL (seen on this
+# project's own 2-core Xeon machines: `tilezero` in ggml_backend_amx_mul_mat). GCC and clang keep
+# an explicit -mno-* over what -march=native turns on; compilers too old to know AMX need nothing.
+if [ "$(uname -m)" = x86_64 ] && "${CC:-cc}" -mno-amx-tile -E -x c /dev/null >/dev/null 2>&1; then
+    no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+    export CMAKE_ARGS="${CMAKE_ARGS:-} -DCMAKE_C_FLAGS='$no_amx' -DCMAKE_CXX_FLAGS='$no_amx'"
+fi
+
 # Re-install only when the inputs that decide what gets installed change.
 stamp=.venv/.jarvis-setup
-wanted="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+wanted="$( (cat pyproject.toml scripts/setup.sh; echo "${CMAKE_ARGS:-}") | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
     exit 0
 fi
@@ -35,19 +44,13 @@ pip() { "$venv_python" -m pip --disable-pip-version-check "$@"; }
 # The CPU build first: once torch==2.13.0 is present, nothing later pulls CUDA wheels.
 echo "[setup] installing torch (CPU build)"
 pip install --quiet "torch==2.13.0"
-# llama.cpp is compiled for this CPU (-march=native), but without Intel AMX: where the kernel or
-# a sandbox does not grant AMX tile state, the first matrix product dies with SIGILL (seen on this
-# project's own 2-core Xeon machines: `tilezero` in ggml_backend_amx_mul_mat). GCC and clang keep
-# an explicit -mno-* over what -march=native turns on. Built without pip's wheel cache, which
-# would hand back a wheel compiled with other flags; rebuilt when the flags change.
-if [ "$(uname -m)" = x86_64 ]; then
-    no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
-    export CMAKE_ARGS="${CMAKE_ARGS:-} -DCMAKE_C_FLAGS='$no_amx' -DCMAKE_CXX_FLAGS='$no_amx'"
-fi
+# Built without pip's wheel cache, which would hand back a wheel compiled with other flags, and
+# rebuilt when the flags change. The version is the one tested: GreedyGrammarLlama extends
+# Llama.generate's draft loop and decoding, which are not a public interface.
 llama_stamp=.venv/.jarvis-llama-build
 if [ "$(cat "$llama_stamp" 2>/dev/null)" != "${CMAKE_ARGS:-}" ] || ! "$venv_python" -c "import llama_cpp" 2>/dev/null; then
     echo "[setup] compiling llama-cpp-python (about 9 minutes on 2 cores)"
-    pip install --quiet --no-cache-dir --force-reinstall --no-deps "llama-cpp-python>=0.3.7"
+    pip install --quiet --no-cache-dir --force-reinstall --no-deps "llama-cpp-python==0.3.36"
     echo "${CMAKE_ARGS:-}" > "$llama_stamp"
 fi
 echo "[setup] installing the project"

@@ -13,8 +13,9 @@ whose decoding Stop can abort mid-batch (`AbortFlag`).
 A plan is mostly text the model copies: JSON keys and punctuation its demos show, the request's
 words in steps and arguments. `LookupDraft` guesses the next tokens from the prompt and the reply
 so far; the guesses are read in one batch with the token before them and kept up to the first one
-the model would not have chosen (prompt lookup decoding), so the reply is the same and a copied
-run costs one batch instead of one decode per token.
+the model would not have chosen (prompt lookup decoding), so a copied run costs one batch instead
+of one decode per token. The reply is what one decode per token gives up to rounding: a batch's
+logits round a little differently, so a near tie can go the other way (docs/planning.md).
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ def forced_prefixes(schema) -> list[str]:
                 if not (isinstance(value, dict) and "const" in value):
                     parts.append(f"{json.dumps(key)}: ")
                     break
-                parts.append(f"{json.dumps(key)}: {json.dumps(value['const'], ensure_ascii=False)}")
+                # escaped as llama-cpp-python's grammar writes a constant (plain json.dumps)
+                parts.append(f"{json.dumps(key)}: {json.dumps(value['const'])}")
             if len(parts) > 1 or (parts and not parts[0].endswith(": ")):
                 found.append("{" + ", ".join(parts))
         for value in node.values():
@@ -145,9 +147,10 @@ class LookupDraft:
         ids = np.asarray(ids)
         # at least two tokens of context: one alone is too often a quote or a comma
         draft = _continuation(ids, self.forced, self.max_ngram, 2, self.max_forced, agreed=True)
+        end = np.flatnonzero(draft < 0)
+        draft = draft[:end[0]] if end.size else draft
         if draft.size:
-            end = np.flatnonzero(draft < 0)
-            return draft[:end[0]] if end.size else draft
+            return draft
         return _continuation(ids, ids, self.max_ngram, 1, self.max_tokens, own=True)
 
 
@@ -277,7 +280,7 @@ class GreedyGrammarLlama(Llama):
 
     def _decode(self, tokens: list[int], scored: bool = False) -> None:
         if self._stop_asked():
-            raise StopRequested("stopped while reading the prompt")
+            raise StopRequested("stopped while decoding")
         try:
             self._decode_once(tokens, scored)
         except RuntimeError:  # llama_decode returned 2 (aborted): the batch is not counted
@@ -314,7 +317,9 @@ class GreedyGrammarLlama(Llama):
         greedy_grammar = grammar is not None and plain and not args
         # Llama.generate drafts when `draft_model` is set; only this path checks drafts token by
         # token (the library's own needs logits for the whole prompt)
-        self.draft_model = self._draft if greedy_grammar and self.drafts else None
+        # not for recurrent or hybrid models: their state cannot be cut back to before a rejected draft
+        recurrent = getattr(self, "_is_recurrent", False) or getattr(self, "_is_hybrid", False)
+        self.draft_model = self._draft if greedy_grammar and self.drafts and not recurrent else None
         self._score_next = False
         if greedy_grammar:
             return GreedyGrammarSampler(self, grammar)
