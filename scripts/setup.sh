@@ -45,13 +45,13 @@ pip() { "$venv_python" -m pip --disable-pip-version-check "$@"; }
 echo "[setup] installing torch (CPU build)"
 pip install --quiet "torch==2.13.0"
 # Built without pip's wheel cache, which would hand back a wheel compiled with other flags, and
-# rebuilt when the flags change. The version is the one tested: GreedyGrammarLlama extends
-# Llama.generate's draft loop and decoding, which are not a public interface.
+# rebuilt when the flags or the version pyproject.toml pins change.
+llama_spec="$(grep -o '"llama-cpp-python[^"]*"' pyproject.toml | tr -d '"')"
 llama_stamp=.venv/.jarvis-llama-build
-if [ "$(cat "$llama_stamp" 2>/dev/null)" != "${CMAKE_ARGS:-}" ] || ! "$venv_python" -c "import llama_cpp" 2>/dev/null; then
+if [ "$(cat "$llama_stamp" 2>/dev/null)" != "$llama_spec ${CMAKE_ARGS:-}" ] || ! "$venv_python" -c "import llama_cpp" 2>/dev/null; then
     echo "[setup] compiling llama-cpp-python (about 9 minutes on 2 cores)"
-    pip install --quiet --no-cache-dir --force-reinstall --no-deps "llama-cpp-python==0.3.36"
-    echo "${CMAKE_ARGS:-}" > "$llama_stamp"
+    pip install --quiet --no-cache-dir --force-reinstall --no-deps "$llama_spec"
+    echo "$llama_spec ${CMAKE_ARGS:-}" > "$llama_stamp"
 fi
 echo "[setup] installing the project"
 pip install --quiet -e ".[test,cluster]"

@@ -132,7 +132,8 @@ class LookupDraft:
 
     # Chosen on six plans of product requests by the decodes they cost (a decode here costs about
     # 11 ms + 5.7 ms a token): 0.59 of one decode per token, against 0.64 with context alone and
-    # 0.61-0.66 with drafts of 2, 4, 8 or 16 tokens; the plans are the same whatever is drafted.
+    # 0.61-0.66 with drafts of 2, 4, 8 or 16 tokens (a throw-away script, docs/planning.md); a
+    # speed setting: what is drafted changes a plan only through rounding (module docstring).
     def __init__(self, max_ngram: int = 6, max_tokens: int = 3, max_forced: int = 12) -> None:
         self.max_ngram = max_ngram
         self.max_tokens = max_tokens
@@ -315,9 +316,9 @@ class GreedyGrammarLlama(Llama):
                  and not kwargs.get("frequency_penalty") and not kwargs.get("presence_penalty")
                  and kwargs.get("logits_processor") is None)
         greedy_grammar = grammar is not None and plain and not args
-        # Llama.generate drafts when `draft_model` is set; only this path checks drafts token by
-        # token (the library's own needs logits for the whole prompt)
-        # not for recurrent or hybrid models: their state cannot be cut back to before a rejected draft
+        # Llama.generate drafts when `draft_model` is set (this class scores only the drafted
+        # batches; the library's own way needs logits for the whole prompt). Not for recurrent or
+        # hybrid models: their state cannot be cut back to before a rejected draft.
         recurrent = getattr(self, "_is_recurrent", False) or getattr(self, "_is_hybrid", False)
         self.draft_model = self._draft if greedy_grammar and self.drafts and not recurrent else None
         self._score_next = False
