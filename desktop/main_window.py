@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -50,7 +51,7 @@ class MainWindow(QMainWindow):
         self.app_factory = app_factory or build_app
         self.setWindowTitle("Jarvis Desktop")
         self.resize(1280, 800)
-        self.store, storage_notices = open_history(self.settings)
+        self.store, storage_notices, self.temporary_history = open_history(self.settings)
         problems += storage_notices
         interrupted = self.store.recover_interrupted()
 
@@ -308,16 +309,19 @@ class MainWindow(QMainWindow):
             self.bridge.stop_warm_up()
         logging.getLogger().removeHandler(self.log_handler)
         self._stop_listening()
+        if self.temporary_history is not None:  # "not saved this session": the user's words go too
+            shutil.rmtree(self.temporary_history, ignore_errors=True)
         super().closeEvent(event)
 
 
-def open_history(settings: Settings) -> tuple[ConversationStore, list[str]]:
-    """The conversation store and what opening it had to say. A data folder that cannot be used
-    leaves the window working, with conversations kept in a temporary folder until it closes."""
+def open_history(settings: Settings) -> tuple[ConversationStore, list[str], Path | None]:
+    """The conversation store, what opening it had to say, and the temporary folder it lives in
+    when the data folder cannot be used: the window goes on working and removes that folder when
+    it closes."""
     try:
         store = ConversationStore(settings.data_path)
     except StorageError as error:
         log.error("%s", error)
         fallback = Path(tempfile.mkdtemp(prefix="jarvis-conversations-"))
-        return ConversationStore(fallback), [f"Conversations are not saved this session: {error}"]
-    return store, list(store.notices)
+        return ConversationStore(fallback), [f"Conversations are not saved this session: {error}"], fallback
+    return store, list(store.notices), None

@@ -121,6 +121,21 @@ def test_a_cancelled_run_stops_the_remote_task(cluster, tmp_path):
     assert not list((tmp_path / "out").glob("*.png"))
 
 
+def test_a_node_keeps_none_of_the_requests_files_once_their_tasks_end(cluster, tmp_path):
+    # Runs after the tests above (an image made and sent back, a similarity, a cancelled run):
+    # each request's inputs and outputs lived in the node's scratch folder only while it ran.
+    from app.cluster.service import SCRATCH
+
+    done = main_py(tmp_path, "run", "text-to-image", "--model", "tiny/text-to-image", "--text", "a boat",
+                   "--experts-url", cluster.url, "--json")
+    assert done.returncode == 0, done.stderr
+    scratch = Path(cluster.env["JARVIS_DATA_DIR"]) / SCRATCH
+    deadline = time.time() + 20  # a cancelled task's folder goes when its thread ends
+    while list(scratch.iterdir()) and time.time() < deadline:
+        time.sleep(0.2)
+    assert scratch.is_dir() and list(scratch.iterdir()) == []
+
+
 def test_a_cluster_that_is_not_there_fails_the_task_with_its_address(tmp_path):
     url = f"http://127.0.0.1:{free_port()}/experts"
     plan = tmp_path / "plan.json"

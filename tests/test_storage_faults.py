@@ -134,6 +134,10 @@ def test_the_window_keeps_working_when_the_data_folder_cannot_be_used(qtbot, tmp
     assert message.startswith("Conversations are not saved this session: cannot create")
     conversation = window.store.create(title="still works")
     assert window.store.open(conversation.id).title == "still works"
+    temporary = window.temporary_history
+    assert temporary is not None and window.store.path.is_relative_to(temporary)
+    window.close()  # not saved means not left behind in the temporary folder either
+    assert not temporary.exists()
 
 
 def _no_engine(settings, **wiring):

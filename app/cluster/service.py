@@ -18,6 +18,7 @@ Routes under the deployment's prefix (default /experts):
 # time, and as strings `request: Request` would be taken for a query parameter.
 import asyncio
 import json
+import shutil
 import socket
 import tempfile
 import time
@@ -31,6 +32,8 @@ from app.cluster.wire import MAX_BODY_BYTES, WireError, multiplexed_id, pack_out
 from common.cancel import Cancelled, CancelToken
 
 api = FastAPI(title="Jarvis experts")
+# The folder under a node's data folder that holds the requests' files while their tasks run.
+SCRATCH = "remote-runs"
 
 
 @serve.deployment(name="experts")
@@ -48,6 +51,9 @@ class ExpertService:
         self.host = socket.gethostname()
         self.node = ray.get_runtime_context().get_node_id()
         self.counts = {"running": 0, "cancelled": 0, "done": 0, "failed": 0}
+        # Each request's inputs and outputs, under the node's own data folder and removed once
+        # its task has ended: a user's files must not pile up on the team's machines.
+        self.scratch = self.settings.data_path / SCRATCH
 
     @serve.multiplexed(max_num_models_per_replica=16)
     async def get_model(self, key: str) -> str:
@@ -85,9 +91,11 @@ class ExpertService:
         except (ValueError, KeyError, TypeError):
             return JSONResponse({"error": "the body must be JSON with model, task and inputs"}, 400)
         cancel = CancelToken()
-        folder = Path(tempfile.mkdtemp(prefix="jarvis-remote-"))
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="run-", dir=self.scratch))
         start = time.perf_counter()
         self.counts["running"] += 1
+        work = None
         try:
             inputs = unpack_inputs(body.get("inputs") or {}, folder / "in")
             try:
@@ -113,6 +121,10 @@ class ExpertService:
             return JSONResponse({"error": str(error) or type(error).__name__}, 422)
         finally:
             self.counts["running"] -= 1
+            if work is None or work.done():
+                shutil.rmtree(folder, ignore_errors=True)
+            else:  # cancelled: the task's thread still writes there until it sees the token
+                work.add_done_callback(lambda _: shutil.rmtree(folder, ignore_errors=True))
 
 
 def application(settings: dict | None = None, replicas: int = 1, gpus_per_replica: float = 0.0):
