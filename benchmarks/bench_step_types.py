@@ -32,12 +32,13 @@ from app.settings import Settings  # noqa: E402
 from app.wiring import controller_path, demo_embedder, planner_for  # noqa: E402
 from core.plan import FILE_NAME  # noqa: E402
 from core.planning import clauses, step_filter, step_types  # noqa: E402
+from core.planning.data_flow import data_flow_links  # noqa: E402
 from core.planning.evaluation.harness import fold_of  # noqa: E402
 from core.planning.evaluation.metrics import score  # noqa: E402
 from core.planning.evaluation.names import ToolNames  # noqa: E402
 from core.planning.evaluation.taskbench import Graph, load_samples, load_tools  # noqa: E402
 from core.planning.prompting import demo_pool, step_wordings  # noqa: E402
-from core.tasks import PLANNABLE_TASK_TYPES, TASK_TYPES, TEXT, get_task_type  # noqa: E402
+from core.tasks import PLANNABLE_TASK_TYPES, TASK_TYPES  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "eval" / "taskbench_hf_dev.jsonl"
 FOLDS = 5
@@ -61,18 +62,6 @@ def record(out: Path, controller: str | None) -> None:
                                      "gold_nodes": list(sample.gold.nodes),
                                      "gold_links": [list(link) for link in sample.gold.links]}) + "\n")
             print(f"[{sample.id}] {raw}", file=sys.stderr, flush=True)
-
-
-def data_flow_links(types: list[str]) -> list[tuple[int, int]]:
-    outputs = [get_task_type(t).output for t in types]
-    links = []
-    for k, name in enumerate(types):
-        takes = get_task_type(name).input_modalities
-        for j in range(k - 1, -1, -1):
-            if outputs[j] in takes and (outputs[j] != TEXT or k - j == 1):
-                links.append((j, k))
-                break
-    return links
 
 
 def _words_only(steps: list[str], request: str) -> list[str]:
@@ -113,14 +102,33 @@ def score_choosers(path: Path) -> None:
                 if name != step_types.NOT_A_STEP]
         return (kept or steps)[:6]
 
+    def anchored_filter(row, files):
+        """Grounding by words, and a step dropped when the request's clause it stands at (the one
+        sharing most of its words, file names aside) is one the classifier reads as asking for
+        nothing: the user's story judged on the user's words, not the listing's."""
+        steps = _words_only(row["raw"], row["request"])
+        parts = clauses.request_clauses(row["request"])
+        kinds = [name for name, _ in step_types.clause_types(embed, parts, allowed)]
+        kept = []
+        for step in steps:
+            own = FILE_NAME.sub(" ", step)
+            overlaps = [clauses._overlap(own, FILE_NAME.sub(" ", part)) for part in parts]
+            if not overlaps or max(overlaps) == 0 or kinds[overlaps.index(max(overlaps))] != step_types.NOT_A_STEP:
+                kept.append(step)
+        return (kept or steps)[:6]
+
     choosers = {"classifier": (classifier, listed),
+                "chain search, clause-anchored none": (chain, anchored_filter),
                 "classifier + chain search": (chain, listed),
                 "chain search, no narration rules": (chain, lambda row, files: _words_only(row["raw"], row["request"])[:6]),
                 "chain search, none class for the rules": (chain, learned_filter)}
-    families = {"listing + missing clauses": {}, "clauses only": {}}
+    families = {"listing + missing clauses": {}, "clause-anchored listing + missing clauses": {}, "clauses only": {}}
     for tau in THRESHOLDS:
         families["listing + missing clauses"][tau] = (chain, lambda row, files, tau=tau: clauses.with_missing_clauses(
             embed, listed(row, files), row["request"], allowed, files, tau)[:6])
+        families["clause-anchored listing + missing clauses"][tau] = (
+            chain, lambda row, files, tau=tau: clauses.with_missing_clauses(
+                embed, anchored_filter(row, files), row["request"], allowed, files, tau)[:6])
         families["clauses only"][tau] = (chain, lambda row, files, tau=tau: (
             clauses.clause_steps(embed, row["request"], allowed, tau) or listed(row, files))[:6])
 

@@ -327,6 +327,7 @@ def test_repair_snaps_a_clipped_quote_to_the_users_words():
 # -- listed steps: the controller lists the request's steps, then plans one task per step -----------
 
 from core.planning.step_types import rank_step_types  # noqa: E402
+from core.planning.data_flow import feeding_task  # noqa: E402
 from core.planning.step_filter import grounded_steps, narrated  # noqa: E402
 
 
@@ -438,6 +439,47 @@ def test_schema_with_listed_steps_has_one_task_per_step_and_offers_the_nearest_t
     assert LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
 
 
+def test_with_known_steps_each_task_takes_what_the_step_before_it_made():
+    steps = ["draw a castle", "describe it", "translate the description to German", "read it aloud"]
+    ranked = [["text-to-image"], ["image-to-text"], ["translation"], ["text-to-speech"]]
+    schema = plan_schema([], steps=steps, rankings=ranked, data_flow=True)
+    second, third, fourth = (branches(schema, k) for k in (1, 2, 3))
+    assert second["image-to-text"]["properties"]["args"]["properties"]["image"] == {"const": "<GENERATED>-0"}
+    assert second["image-to-text"]["properties"]["dep"] == {"const": [0]}
+    assert third["translation"]["properties"]["args"]["properties"]["text"] == {"const": "<GENERATED>-1"}
+    assert "text" in third["translation"]["properties"]["args"]["required"]
+    assert fourth["text-to-speech"]["properties"]["args"]["properties"]["text"] == {"const": "<GENERATED>-2"}
+    from llama_cpp import LlamaGrammar
+
+    assert LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+
+
+@pytest.mark.parametrize("steps,ranked,files", [
+    # a step that names its own file, or quotes its own text, chooses its input itself
+    (["draw a boat", "detect objects in street.jpg"], [["text-to-image"], ["object-detection"]], ["street.jpg"]),
+    (["write a poem", "translate 'good morning' to German"], [["text-generation"], ["translation"]], []),
+])
+def test_a_step_that_names_its_own_input_is_not_wired_for_it(steps, ranked, files):
+    second = next(iter(branches(plan_schema(files, steps=steps, rankings=ranked, data_flow=True), 1).values()))
+    own = second["properties"]["args"]["properties"]
+    assert all("const" not in value for value in own.values()) and "const" not in second["properties"]["dep"]
+
+
+def test_a_text_made_two_steps_back_is_not_wired_into_a_text_step():
+    # caption, then draw, then read aloud: the caption is not what "read it aloud" is given by the types
+    ranked = [["image-to-text"], ["text-to-image"], ["image-classification"]]
+    assert feeding_task(["image-to-text", "text-to-image", "text-to-speech"], 2) is None
+    assert feeding_task(["image-to-text", "text-to-image", "image-classification"], 2) == 1
+    schema = plan_schema(["cat.png"], steps=["caption cat.png", "draw a dog", "classify it"], rankings=ranked,
+                         data_flow=True)
+    third = branches(schema, 2)["image-classification"]["properties"]
+    assert third["args"]["properties"]["image"] == {"const": "<GENERATED>-1"}
+    # without data_flow the controller chooses among the inputs that fit
+    chosen = branches(plan_schema(["cat.png"], steps=["caption cat.png", "draw a dog", "classify it"],
+                                  rankings=ranked), 2)["image-classification"]["properties"]
+    assert chosen["args"]["properties"]["image"] == {"enum": ["cat.png", "<GENERATED>-1"]}
+
+
 def test_planner_plans_one_task_per_listed_step_and_keeps_the_steps():
     steps = {"steps": ["draw a boat", "describe it"]}
     plan = {"tasks": [{"step": "draw a boat", "id": 0, "task": "text-to-image", "dep": [], "args": {"text": "a boat"}},
@@ -451,6 +493,20 @@ def test_planner_plans_one_task_per_listed_step_and_keeps_the_steps():
     assert '{"steps": [' in listing[2]["content"] and listing[-1]["content"] == "Draw a boat and describe it"
     assert len(controller.schemas[1]["properties"]["tasks"]["anyOf"]) == 1
     assert len(branches(controller.schemas[1], 0)) <= 3
+
+
+def test_the_planner_wires_by_the_types_in_clause_mode_and_leaves_it_to_a_listing_controller(monkeypatch):
+    monkeypatch.setattr(Planner, "_rankings", lambda self, steps, files: [["text-to-image"], ["image-to-text"]])
+    assert Planner(ScriptedController(), steps="clauses").data_flow
+    assert not Planner(ScriptedController(), steps="listed").data_flow
+    steps = {"steps": ["draw a boat", "describe it"]}
+    plan = {"tasks": [{"step": "draw a boat", "id": 0, "task": "text-to-image", "dep": [], "args": {"text": "a boat"}},
+                      {"step": "describe it", "id": 1, "task": "image-to-text", "dep": [0],
+                       "args": {"image": "<GENERATED>-0"}}]}
+    controller = SchemaRecorder(steps, plan)
+    Planner(controller, embed=keyword_embedder([]), data_flow=True).plan("Draw a boat and describe it", [])
+    second = branches(controller.schemas[1], 1)["image-to-text"]["properties"]
+    assert second["args"]["properties"]["image"] == {"const": "<GENERATED>-0"} and second["dep"] == {"const": [0]}
 
 
 def test_clause_mode_lets_the_controller_list_the_steps_when_the_classifier_fails(monkeypatch, caplog):

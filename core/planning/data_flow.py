@@ -1,0 +1,43 @@
+"""Which earlier task feeds each task of a chain whose task types are known: the tool graph's
+reading of a request's steps.
+
+A request's steps usually pass their results on ("describe it, translate that, read it aloud"),
+and what can pass to what is in the catalogue (each type's output kind and input kinds). So
+when every step's type is known before the plan is decoded, the plan's wiring follows from the
+types: a task takes the output of the nearest earlier task it can take it from, and a text only
+from the task just before it (a text made further back is seldom what a later step means).
+The project's own demos are wired that way for 80 of their 86 later tasks; the six others are
+branches ("... and also ..."). A step that names its own input (a file of that kind, or quoted
+text) is left to the controller.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from core.plan import FILE_NAME, modality_of_path
+from core.planning.repair import QUOTED
+from core.tasks import TEXT, get_task_type
+
+
+def feeding_task(types: Sequence[str], k: int) -> int | None:
+    """The earlier task whose output task k takes, by the types alone, or None."""
+    takes = get_task_type(types[k]).input_modalities
+    for j in range(k - 1, -1, -1):
+        made = get_task_type(types[j]).output
+        if made in takes and (made != TEXT or j == k - 1):
+            return j
+    return None
+
+
+def data_flow_links(types: Sequence[str]) -> list[tuple[int, int]]:
+    """(source, task) for every task that an earlier one feeds."""
+    return [(j, k) for k in range(len(types)) if (j := feeding_task(types, k)) is not None]
+
+
+def names_own_input(step: str, modality: str) -> bool:
+    """Whether the step's words name an input of this kind themselves: a file of that kind, or
+    for a text, quoted words ("translate 'good morning'")."""
+    if modality == TEXT:
+        return bool(QUOTED.search(step))
+    return any(modality_of_path(name) == modality for name in FILE_NAME.findall(step))
