@@ -95,6 +95,17 @@ def score_choosers(path: Path) -> None:
     def listed(row, files):
         return step_filter.grounded_steps(row["raw"], row["request"])[:6]
 
+    def checked_listing(row, files, tau):
+        """The planner's listing path: the request's clauses when nothing listed is from the
+        request, else the listing with two-ask steps split, then the clauses it left out."""
+        steps = listed(row, files)
+        if not any(step_filter.grounded(step, row["request"]) for step in steps):
+            from_clauses = clauses.clause_steps(embed, row["request"], allowed)
+            if from_clauses:
+                return from_clauses[:6]
+        steps = clauses.split_multi_ask_steps(embed, steps, allowed)[:6]
+        return clauses.with_missing_clauses(embed, steps, row["request"], allowed, files, tau)[:6]
+
     def learned_filter(row, files):
         """Grounding by words, and the classifier's none class instead of the narration rules."""
         steps = _words_only(row["raw"], row["request"])
@@ -122,10 +133,13 @@ def score_choosers(path: Path) -> None:
                 "classifier + chain search": (chain, listed),
                 "chain search, no narration rules": (chain, lambda row, files: _words_only(row["raw"], row["request"])[:6]),
                 "chain search, none class for the rules": (chain, learned_filter)}
-    families = {"listing + missing clauses": {}, "clause-anchored listing + missing clauses": {}, "clauses only": {}}
+    families = {"listing + missing clauses": {}, "listing checked and split + missing clauses": {},
+                "clause-anchored listing + missing clauses": {}, "clauses only": {}}
     for tau in THRESHOLDS:
         families["listing + missing clauses"][tau] = (chain, lambda row, files, tau=tau: clauses.with_missing_clauses(
             embed, listed(row, files), row["request"], allowed, files, tau)[:6])
+        families["listing checked and split + missing clauses"][tau] = (
+            chain, lambda row, files, tau=tau: checked_listing(row, files, tau))
         families["clause-anchored listing + missing clauses"][tau] = (
             chain, lambda row, files, tau=tau: clauses.with_missing_clauses(
                 embed, anchored_filter(row, files), row["request"], allowed, files, tau)[:6])

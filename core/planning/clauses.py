@@ -84,6 +84,23 @@ def clause_steps(embed: Embed, request: str, allowed: set[str] | None = None,
     return [clause for _, clause, _ in asked_clauses(embed, request, allowed, min_probability, mask_quotes=True)]
 
 
+def split_multi_ask_steps(embed: Embed, steps: list[str], allowed: set[str] | None = None,
+                          min_probability: float = MISSING_CLAUSE_PROBABILITY) -> list[str]:
+    """`steps` with each step that holds two or more clauses asking for different task types
+    (each at least `min_probability` likely) replaced by those clauses: a listing that wrote
+    "describe street.jpg and then tell me what objects are in it" as one step is two tasks."""
+    split: list[str] = []
+    for step in steps:
+        parts = request_clauses(step)
+        asked = [(part, name) for part, (name, probability) in zip(parts, clause_types(embed, parts, allowed))
+                 if name != NOT_A_STEP and probability >= min_probability] if len(parts) > 1 else []
+        if len(asked) > 1 and len({name for _, name in asked}) == len(asked):
+            split += [part for part, _ in asked]
+        else:
+            split.append(step)
+    return split
+
+
 def _overlap(step: str, clause: str) -> int:
     return len((set(_WORD.findall(step.lower())) - FILLER) & set(_WORD.findall(clause.lower())))
 

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from common.cancel import CancelToken, wait_unless_cancelled
 from core.llm.controller import Controller, ControllerError
 from core.plan import FILE_NAME, PlanError, TaskGraph, modality_of_path, parse_plan, validate
-from core.planning.clauses import clause_steps, with_missing_clauses
+from core.planning.clauses import clause_steps, split_multi_ask_steps, with_missing_clauses
 from core.planning.data_flow import feeding_task, names_own_input
 from core.planning.draft import Draft, TaskStream
 from core.planning.prompting import DemoPicker, Embed
 from core.planning.repair import repair
-from core.planning.step_filter import grounded_steps
+from core.planning.step_filter import grounded, grounded_steps
 from core.planning.step_types import rank_step_types
 from core.tasks import PLANNABLE_TASK_TYPES, TASK_TYPES, TEXT, TaskType, get_task_type
 from core.templates import template
@@ -313,7 +313,9 @@ class Planner:
                       ) -> tuple[list[str], list[list[str]] | None]:
         """The steps to plan, one task each, with the task types each may be (`_rankings`): in
         "clauses" mode the request's clauses that ask for a task (the controller lists them only
-        when none does); in "listed" mode the controller's listing with the clauses it left out."""
+        when none does); in "listed" mode the controller's listing, a listed step that holds two
+        asks split into them, with the clauses it left out added (or the request's clauses when
+        nothing listed comes from the request)."""
         allowed = {t.name for t in self.task_types}
         embed = self.demos.embed
         if self.steps == "clauses" and embed is not None:
@@ -325,9 +327,20 @@ class Planner:
             if steps:
                 return steps, self._rankings(steps, known_files)
         listed = self.list_steps(request, history, cancel, demos)
-        rankings = self._rankings(listed, known_files)
         if embed is None:
-            return listed, rankings
+            return listed, self._rankings(listed, known_files)
+        try:
+            if not any(grounded(step, request) for step in listed):
+                # nothing listed comes from the request (a small model lists the earlier turns a
+                # follow-up quotes): the request's own clauses are its steps
+                steps = clause_steps(embed, request, allowed)[:MAX_TASKS]
+                if steps:
+                    return steps, self._rankings(steps, known_files)
+            listed = split_multi_ask_steps(embed, listed, allowed)[:MAX_TASKS]
+        except Exception as error:  # noqa: BLE001 - the listing as it is
+            log.warning("clauses not checked against the listed steps (%s)", error)
+            return listed, self._rankings(listed, known_files)
+        rankings = self._rankings(listed, known_files)
         try:
             steps = with_missing_clauses(embed, listed, request, allowed, known_files,
                                          rankings=rankings)[:MAX_TASKS]

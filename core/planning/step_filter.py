@@ -65,18 +65,21 @@ def narrated(step: str, request: str) -> bool:
     return False
 
 
+def _own_words(step: str) -> list[str]:
+    return [w for w in _WORD.findall(FILE_NAME.sub(" ", step).lower()) if w not in FILLER]
+
+
+def grounded(step: str, request: str) -> bool:
+    """Whether at least half of the step's own words are the request's."""
+    words, request_words = _own_words(step), set(_WORD.findall(request.lower()))
+    return bool(words) and sum(w in request_words for w in words) * 2 >= len(words)
+
+
 def grounded_steps(steps: list[str], request: str) -> list[str]:
     """The listed steps a plan should follow: those whose words come from the request and that do
     not retell the user's own story. If none is left, those that at least do not retell it; if
     none of those either, the steps as they are."""
-    request_words = set(_WORD.findall(request.lower()))
-    asked, grounded = [], []
-    for step in dict.fromkeys(s.strip() for s in steps):
-        words = [w for w in _WORD.findall(FILE_NAME.sub(" ", step).lower()) if w not in FILLER]
-        if not words or _NARRATION.match(step) or narrated(step, request):
-            continue
-        asked.append(step)
-        if sum(w in request_words for w in words) * 2 >= len(words):
-            grounded.append(step)
-    return grounded or asked or list(dict.fromkeys(steps))
+    asked = [step for step in dict.fromkeys(s.strip() for s in steps)
+             if _own_words(step) and not _NARRATION.match(step) and not narrated(step, request)]
+    return [step for step in asked if grounded(step, request)] or asked or list(dict.fromkeys(steps))
 
