@@ -19,6 +19,9 @@ class Slot:
     modality: str
     hint: str = ""
     required: bool = True
+    # A setting the user states (a question, labels, a language, an instruction), not the thing
+    # worked on: a result of an earlier step goes to the other inputs (core/planning/data_flow.py).
+    parameter: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,19 +50,19 @@ def _t(name, inputs, output, description, controller_fallback=False, aliases=())
 _TEXT_IN = (("text", TEXT, "the text to work on"),)
 _IMAGE_IN = (("image", IMAGE, "an image file or <GENERATED>-k"),)
 _AUDIO_IN = (("audio", AUDIO, "an audio file or <GENERATED>-k"),)
-_CONTROLLED_IN = (("text", TEXT, "what to draw"),
+_CONTROLLED_IN = (("text", TEXT, "what to draw", True, True),
                   ("image", IMAGE, "the control map (or photo) to follow, or <GENERATED>-k"))
 
 TASK_TYPES: tuple[TaskType, ...] = (
     # Natural language.
     _t("text-classification", _TEXT_IN, TEXT, "label a text (sentiment, topic)"),
     _t("token-classification", _TEXT_IN, TEXT, "label words in a text (named entities, parts of speech)"),
-    _t("zero-shot-classification", (("text", TEXT, "the text"), ("labels", TEXT, "comma-separated candidate labels")),
+    _t("zero-shot-classification", (("text", TEXT, "the text"), ("labels", TEXT, "comma-separated candidate labels", True, True)),
        TEXT, "classify a text into labels given in the request"),
-    _t("question-answering", (("question", TEXT, "the question"), ("context", TEXT, "the text holding the answer")),
+    _t("question-answering", (("question", TEXT, "the question", True, True), ("context", TEXT, "the text holding the answer")),
        TEXT, "answer a question from a given text", controller_fallback=True),
     _t("summarization", _TEXT_IN, TEXT, "shorten a text", controller_fallback=True),
-    _t("translation", (("text", TEXT, "the text"), ("language", TEXT, "the target language")),
+    _t("translation", (("text", TEXT, "the text"), ("language", TEXT, "the target language", True, True)),
        TEXT, "translate a text into another language", controller_fallback=True),
     _t("text2text-generation", _TEXT_IN, TEXT, "rewrite or transform a text", controller_fallback=True),
     _t("text-generation", _TEXT_IN, TEXT, "continue or write text from a prompt", controller_fallback=True),
@@ -69,7 +72,7 @@ TASK_TYPES: tuple[TaskType, ...] = (
     _t("fill-mask", (("text", TEXT, "a text with a [MASK] token"),), TEXT, "fill in a masked word"),
     # Vision.
     _t("image-classification", _IMAGE_IN, TEXT, "say what an image shows, as labels"),
-    _t("zero-shot-image-classification", (_IMAGE_IN[0], ("labels", TEXT, "comma-separated candidate labels")),
+    _t("zero-shot-image-classification", (_IMAGE_IN[0], ("labels", TEXT, "comma-separated candidate labels", True, True)),
        TEXT, "classify an image into labels given in the request"),
     _t("object-detection", _IMAGE_IN, IMAGE, "find and box the objects in an image"),
     _t("image-segmentation", _IMAGE_IN, IMAGE, "split an image into segments with masks"),
@@ -86,14 +89,14 @@ TASK_TYPES: tuple[TaskType, ...] = (
     _t("seg-text-to-image", _CONTROLLED_IN, IMAGE,
        "draw a described image that keeps the regions of a segmentation map"),
     _t("image-to-text", _IMAGE_IN, TEXT, "caption an image or read its text"),
-    _t("visual-question-answering", (_IMAGE_IN[0], ("text", TEXT, "the question about the image")),
+    _t("visual-question-answering", (_IMAGE_IN[0], ("text", TEXT, "the question about the image", True, True)),
        TEXT, "answer a question about an image"),
-    _t("document-question-answering", (_IMAGE_IN[0], ("text", TEXT, "the question about the document")),
+    _t("document-question-answering", (_IMAGE_IN[0], ("text", TEXT, "the question about the document", True, True)),
        TEXT, "answer a question about a scanned document"),
     _t("text-to-image", (("text", TEXT, "what to draw"),), IMAGE, "generate an image from a description"),
-    _t("image-to-image", (_IMAGE_IN[0], ("text", TEXT, "how to change it", False)), IMAGE,
+    _t("image-to-image", (_IMAGE_IN[0], ("text", TEXT, "how to change it", False, True)), IMAGE,
        "transform an image into a new one"),
-    _t("image-editing", (("text", TEXT, "the edit instruction"), _IMAGE_IN[0]), IMAGE,
+    _t("image-editing", (("text", TEXT, "the edit instruction", True, True), _IMAGE_IN[0]), IMAGE,
        "edit an image following an instruction"),
     _t("text-to-video", (("text", TEXT, "what to show"),), VIDEO, "generate a short video from a description"),
     _t("tabular-classification", _IMAGE_IN, TEXT, "classify a table given as an image"),

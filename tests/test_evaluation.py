@@ -253,6 +253,9 @@ def test_cli_eval_plan_json_with_the_real_controller(tmp_path):
     assert 0.0 <= figures["node_f1"] <= 1.0 and 0.0 <= figures["edit_distance"] <= 1.0
     assert figures["valid_rate"] == 1.0  # the constrained planner always produces a runnable plan here
     assert sum(f["n"] for f in figures["cross_validation"]["folds"]) == 2
+    # the default controller's steps come from the clauses, and the task types wire the plan
+    assert figures["steps"] == "clauses" and figures["wiring"] == "types"
+    assert figures["by_type"]["chain"]["link_f1"] == 1.0
 
 
 def test_cli_eval_plan_bad_input(tmp_path):

@@ -465,6 +465,25 @@ def test_a_step_that_names_its_own_input_is_not_wired_for_it(steps, ranked, file
     assert all("const" not in value for value in own.values()) and "const" not in second["properties"]["dep"]
 
 
+def test_a_result_is_never_wired_into_a_question_or_a_target_language():
+    # "caption photo.jpg, then tell me what colour the car is": the caption is not the question
+    ranked = [["image-to-text"], ["visual-question-answering"]]
+    schema = plan_schema(["photo.jpg"], steps=["caption photo.jpg", "tell me what colour the car is"],
+                         rankings=ranked, data_flow=True)
+    vqa = branches(schema, 1)["visual-question-answering"]["properties"]
+    assert "const" not in vqa["args"]["properties"]["text"] and "const" not in vqa["dep"]
+    # a transcript goes to the answer's context, and to the text a translation works on
+    assert feeding_task(["automatic-speech-recognition", "question-answering"], 1) == 0
+    schema = plan_schema(["talk.wav"], steps=["transcribe talk.wav", "answer who spoke first"],
+                         rankings=[["automatic-speech-recognition"], ["question-answering"]], data_flow=True)
+    qa = branches(schema, 1)["question-answering"]["properties"]["args"]["properties"]
+    assert qa["context"] == {"const": "<GENERATED>-0"} and "const" not in qa["question"]
+    schema = plan_schema(["talk.wav"], steps=["transcribe talk.wav", "translate it into French"],
+                         rankings=[["automatic-speech-recognition"], ["translation"]], data_flow=True)
+    translation = branches(schema, 1)["translation"]["properties"]["args"]["properties"]
+    assert translation["text"] == {"const": "<GENERATED>-0"} and "const" not in translation["language"]
+
+
 def test_a_text_made_two_steps_back_is_not_wired_into_a_text_step():
     # caption, then draw, then read aloud: the caption is not what "read it aloud" is given by the types
     ranked = [["image-to-text"], ["text-to-image"], ["image-classification"]]

@@ -32,6 +32,9 @@ def add_parser(commands) -> None:
                       help="plan with the whole task catalogue instead of the benchmark's tool set")
     plan.add_argument("--steps", choices=("auto", "listed", "clauses", "inline", "off"),
                       help="how plans follow the request's steps (default: the plan_steps setting)")
+    plan.add_argument("--wiring", choices=("auto", "types", "controller"), default="auto",
+                      help="who wires each task to the earlier ones: the task types (steps from the clauses) "
+                           "or the controller (default auto: the types with steps from the clauses)")
     plan.add_argument("--folds", type=int, metavar="K",
                       help="also give node and link F1 on each of K folds (by a hash of the sample id), "
                            "with their mean and range")
@@ -116,6 +119,8 @@ def cmd_eval_plan(args) -> int:
     options = {} if args.all_types else {"task_types": names.task_types()}
     if args.steps and args.steps != "auto":
         options["steps"] = args.steps
+    if args.wiring != "auto":
+        options["data_flow"] = args.wiring == "types"
     planner = planner_for(settings)(controller, **options)
     writer = _PredictionWriter(args.predictions, names.tools)
     try:
@@ -125,7 +130,8 @@ def cmd_eval_plan(args) -> int:
         writer.close()
     figures = harness.summarise(predictions, names.tools)
     figures.update(controller=controller.name, data=str(data), skipped=len(skipped),
-                   task_types="catalogue" if args.all_types else "tool set", steps=planner.steps)
+                   task_types="catalogue" if args.all_types else "tool set", steps=planner.steps,
+                   wiring="types" if planner.data_flow else "controller")
     if args.folds:
         figures["cross_validation"] = harness.by_fold(predictions, names.tools, args.folds)
     print(json.dumps(figures, indent=2) if args.json else format_table(figures))
@@ -159,7 +165,8 @@ class _PredictionWriter:
 def format_table(figures: dict) -> str:
     rows = [("overall", figures)] + list(figures["by_type"].items())
     header = f"{'':10}" + "".join(f"{title:>11}" for title, _, _ in COLUMNS)
-    lines = [f"planning quality: {figures['controller']} on {figures['data']} ({figures['task_types']}, steps {figures.get('steps', 'off')})", header]
+    lines = [f"planning quality: {figures['controller']} on {figures['data']} ({figures['task_types']}, "
+             f"steps {figures.get('steps', 'off')}, wired by the {figures.get('wiring', 'controller')})", header]
     for label, values in rows:
         cells = "".join(f"{('-' if values[key] is None else fmt.format(values[key])):>11}" for _, key, fmt in COLUMNS)
         lines.append(f"{label:10}{cells}")

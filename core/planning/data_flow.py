@@ -4,11 +4,14 @@ reading of a request's steps.
 A request's steps usually pass their results on ("describe it, translate that, read it aloud"),
 and what can pass to what is in the catalogue (each type's output kind and input kinds). So
 when every step's type is known before the plan is decoded, the plan's wiring follows from the
-types: a task takes the output of the nearest earlier task it can take it from, and a text only
-from the task just before it (a text made further back is seldom what a later step means).
-The project's own demos are wired that way for 80 of their 86 later tasks; the six others are
-branches ("... and also ..."). A step that names its own input (a file of that kind, or quoted
-text) is left to the controller.
+types: a task takes the output of the nearest earlier task it can take it from, a text only
+from the task just before it (a text made further back is seldom what a later step means), and
+never into a parameter such as a question or a target language (`Slot.parameter`: "caption the
+photo, then tell me what colour the car is" must not ask the caption as its question). The
+project's own demos are wired that way for 78 of their 86 later tasks; the others are branches
+("... and also ...") and results used as a question or an instruction, which the controller
+wires itself. A step that names its own input (a file of that kind, or quoted text) is left to
+the controller too.
 """
 
 from __future__ import annotations
@@ -17,15 +20,21 @@ from typing import Sequence
 
 from core.plan import FILE_NAME, modality_of_path
 from core.planning.repair import QUOTED
-from core.tasks import TEXT, get_task_type
+from core.tasks import TEXT, Slot, get_task_type
+
+
+def fed_slot(task_type: str, modality: str) -> Slot | None:
+    """The input of a task type that an earlier result of this kind goes to: the first of that
+    kind that is not a parameter (a question, labels, a language, an instruction)."""
+    return next((slot for slot in get_task_type(task_type).inputs
+                 if slot.modality == modality and not slot.parameter), None)
 
 
 def feeding_task(types: Sequence[str], k: int) -> int | None:
     """The earlier task whose output task k takes, by the types alone, or None."""
-    takes = get_task_type(types[k]).input_modalities
     for j in range(k - 1, -1, -1):
         made = get_task_type(types[j]).output
-        if made in takes and (made != TEXT or j == k - 1):
+        if fed_slot(types[k], made) is not None and (made != TEXT or j == k - 1):
             return j
     return None
 

@@ -21,7 +21,7 @@ from common.cancel import CancelToken, wait_unless_cancelled
 from core.llm.controller import Controller, ControllerError
 from core.plan import FILE_NAME, PlanError, TaskGraph, modality_of_path, parse_plan, validate
 from core.planning.clauses import clause_steps, split_multi_ask_steps, with_missing_clauses
-from core.planning.data_flow import feeding_task, names_own_input
+from core.planning.data_flow import fed_slot, feeding_task, names_own_input
 from core.planning.draft import Draft, TaskStream
 from core.planning.prompting import DemoPicker, Embed
 from core.planning.repair import repair
@@ -171,7 +171,7 @@ def _follow_data_flow(branch: dict, types: list[str], step: str) -> None:
     if source is None:
         return
     made = get_task_type(types[source]).output
-    slot = next(s for s in get_task_type(types[k]).inputs if s.modality == made)
+    slot = fed_slot(types[k], made)
     if names_own_input(step, made):
         return
     properties = branch["properties"]
