@@ -22,6 +22,9 @@ class Slot:
     # A setting the user states (a question, labels, a language, an instruction), not the thing
     # worked on: a result of an earlier step goes to the other inputs (core/planning/data_flow.py).
     parameter: bool = False
+    # What to draw, show or write: the user's own description, which an earlier result replaces
+    # only when the step points back at it ("draw it", "write a story about that").
+    prompt: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ def _t(name, inputs, output, description, controller_fallback=False, aliases=())
 
 
 _TEXT_IN = (("text", TEXT, "the text to work on"),)
+_PROMPT_IN = (("text", TEXT, "the prompt", True, False, True),)
 _IMAGE_IN = (("image", IMAGE, "an image file or <GENERATED>-k"),)
 _AUDIO_IN = (("audio", AUDIO, "an audio file or <GENERATED>-k"),)
 _CONTROLLED_IN = (("text", TEXT, "what to draw", True, True),
@@ -65,8 +69,8 @@ TASK_TYPES: tuple[TaskType, ...] = (
     _t("translation", (("text", TEXT, "the text"), ("language", TEXT, "the target language", True, True)),
        TEXT, "translate a text into another language", controller_fallback=True),
     _t("text2text-generation", _TEXT_IN, TEXT, "rewrite or transform a text", controller_fallback=True),
-    _t("text-generation", _TEXT_IN, TEXT, "continue or write text from a prompt", controller_fallback=True),
-    _t("conversational", _TEXT_IN, TEXT, "reply in a conversation, chit-chat", controller_fallback=True),
+    _t("text-generation", _PROMPT_IN, TEXT, "continue or write text from a prompt", controller_fallback=True),
+    _t("conversational", _PROMPT_IN, TEXT, "reply in a conversation, chit-chat", controller_fallback=True),
     _t("sentence-similarity", (("text", TEXT, "the first sentence"), ("text2", TEXT, "the second sentence")),
        TEXT, "score how similar two sentences are"),
     _t("fill-mask", (("text", TEXT, "a text with a [MASK] token"),), TEXT, "fill in a masked word"),
@@ -93,12 +97,12 @@ TASK_TYPES: tuple[TaskType, ...] = (
        TEXT, "answer a question about an image"),
     _t("document-question-answering", (_IMAGE_IN[0], ("text", TEXT, "the question about the document", True, True)),
        TEXT, "answer a question about a scanned document"),
-    _t("text-to-image", (("text", TEXT, "what to draw"),), IMAGE, "generate an image from a description"),
+    _t("text-to-image", (("text", TEXT, "what to draw", True, False, True),), IMAGE, "generate an image from a description"),
     _t("image-to-image", (_IMAGE_IN[0], ("text", TEXT, "how to change it", False, True)), IMAGE,
        "transform an image into a new one"),
     _t("image-editing", (("text", TEXT, "the edit instruction", True, True), _IMAGE_IN[0]), IMAGE,
        "edit an image following an instruction"),
-    _t("text-to-video", (("text", TEXT, "what to show"),), VIDEO, "generate a short video from a description"),
+    _t("text-to-video", (("text", TEXT, "what to show", True, False, True),), VIDEO, "generate a short video from a description"),
     _t("tabular-classification", _IMAGE_IN, TEXT, "classify a table given as an image"),
     # Audio.
     _t("automatic-speech-recognition", _AUDIO_IN, TEXT, "transcribe speech to text"),

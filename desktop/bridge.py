@@ -51,6 +51,12 @@ class RunBridge(QObject):
         self._thread.start()
         return True
 
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for a running turn to end; whether none is running."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.busy()
+
     def cancel(self) -> None:
         if self._cancel is not None:
             self._cancel.cancel()

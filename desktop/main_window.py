@@ -310,6 +310,9 @@ class MainWindow(QMainWindow):
         logging.getLogger().removeHandler(self.log_handler)
         self._stop_listening()
         if self.temporary_history is not None:  # "not saved this session": the user's words go too
+            # a cancelled turn may still be writing its files there: let it end first
+            if self.bridge is not None and not self.bridge.wait(10):
+                log.warning("a turn was still running; %s may keep some of its files", self.temporary_history)
             shutil.rmtree(self.temporary_history, ignore_errors=True)
         super().closeEvent(event)
 

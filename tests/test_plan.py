@@ -484,6 +484,19 @@ def test_a_result_is_never_wired_into_a_question_or_a_target_language():
     assert translation["text"] == {"const": "<GENERATED>-0"} and "const" not in translation["language"]
 
 
+@pytest.mark.parametrize("second_step,wired", [
+    ("draw a dog", False),  # its own description: the dog, not the caption
+    ("draw it as a cartoon", True),  # points back at the caption
+    ("make a picture of that description", True),
+])
+def test_a_prompt_takes_an_earlier_result_only_when_its_step_points_back(second_step, wired):
+    schema = plan_schema(["cat.png"], steps=["caption cat.png", second_step],
+                         rankings=[["image-to-text"], ["text-to-image"]], data_flow=True)
+    drawing = branches(schema, 1)["text-to-image"]["properties"]
+    assert (drawing["args"]["properties"]["text"] == {"const": "<GENERATED>-0"}) is wired
+    assert ("const" in drawing["dep"]) is wired
+
+
 def test_a_text_made_two_steps_back_is_not_wired_into_a_text_step():
     # caption, then draw, then read aloud: the caption is not what "read it aloud" is given by the types
     ranked = [["image-to-text"], ["text-to-image"], ["image-classification"]]

@@ -91,8 +91,12 @@ class ExpertService:
         except (ValueError, KeyError, TypeError):
             return JSONResponse({"error": "the body must be JSON with model, task and inputs"}, 400)
         cancel = CancelToken()
-        self.scratch.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix="run-", dir=self.scratch))
+        try:
+            self.scratch.mkdir(parents=True, exist_ok=True)
+            folder = Path(tempfile.mkdtemp(prefix="run-", dir=self.scratch))
+        except OSError as error:
+            return JSONResponse({"error": f"this node cannot write to {self.scratch}: {error}"}, 507)
+        loop = asyncio.get_running_loop()
         start = time.perf_counter()
         self.counts["running"] += 1
         work = None
@@ -101,7 +105,7 @@ class ExpertService:
             try:
                 if serve.get_multiplexed_model_id() == multiplexed_id(model_id, task):
                     await self.get_model(multiplexed_id(model_id, task))
-                work = asyncio.get_running_loop().run_in_executor(
+                work = loop.run_in_executor(
                     None, self.runtime.run, model_id, task, inputs, folder / "out", cancel)
                 outputs = await asyncio.shield(work)
             except asyncio.CancelledError:  # the client went away: stop the task, not just the reply
@@ -121,10 +125,11 @@ class ExpertService:
             return JSONResponse({"error": str(error) or type(error).__name__}, 422)
         finally:
             self.counts["running"] -= 1
+            # off the event loop: a video's folder can take a while to delete
             if work is None or work.done():
-                shutil.rmtree(folder, ignore_errors=True)
+                loop.run_in_executor(None, shutil.rmtree, folder, True)
             else:  # cancelled: the task's thread still writes there until it sees the token
-                work.add_done_callback(lambda _: shutil.rmtree(folder, ignore_errors=True))
+                work.add_done_callback(lambda _: loop.run_in_executor(None, shutil.rmtree, folder, True))
 
 
 def application(settings: dict | None = None, replicas: int = 1, gpus_per_replica: float = 0.0):

@@ -131,7 +131,7 @@ def cmd_eval_plan(args) -> int:
     figures = harness.summarise(predictions, names.tools)
     figures.update(controller=controller.name, data=str(data), skipped=len(skipped),
                    task_types="catalogue" if args.all_types else "tool set", steps=planner.steps,
-                   wiring="types" if planner.data_flow else "controller")
+                   wiring="types" if planner.data_flow and planner.steps in ("listed", "clauses") else "controller")
     if args.folds:
         figures["cross_validation"] = harness.by_fold(predictions, names.tools, args.folds)
     print(json.dumps(figures, indent=2) if args.json else format_table(figures))

@@ -10,12 +10,14 @@ never into a parameter such as a question or a target language (`Slot.parameter`
 photo, then tell me what colour the car is" must not ask the caption as its question). The
 project's own demos are wired that way for 78 of their 86 later tasks; the others are branches
 ("... and also ...") and results used as a question or an instruction, which the controller
-wires itself. A step that names its own input (a file of that kind, or quoted text) is left to
-the controller too.
+wires itself. A step that gives its own input (a file of that kind, quoted text, or for a
+prompt such as what to draw, a description that does not point back with "it" or "that") is
+left to the controller too.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from core.plan import FILE_NAME, modality_of_path
@@ -44,9 +46,14 @@ def data_flow_links(types: Sequence[str]) -> list[tuple[int, int]]:
     return [(j, k) for k in range(len(types)) if (j := feeding_task(types, k)) is not None]
 
 
-def names_own_input(step: str, modality: str) -> bool:
-    """Whether the step's words name an input of this kind themselves: a file of that kind, or
-    for a text, quoted words ("translate 'good morning'")."""
-    if modality == TEXT:
-        return bool(QUOTED.search(step))
-    return any(modality_of_path(name) == modality for name in FILE_NAME.findall(step))
+# Pronouns and demonstratives: a step that points back at an earlier result ("draw it").
+_POINTS_BACK = re.compile(r"\b(?:it|its|this|that|these|those|them|they|their)\b", re.I)
+
+
+def names_own_input(step: str, slot: Slot) -> bool:
+    """Whether the step's words give this input themselves: a file of its kind; for a text,
+    quoted words ("translate 'good morning'"); for a prompt, the step's own description unless
+    it points back ("caption cat.png, then draw a dog": the dog, not the caption)."""
+    if slot.modality == TEXT:
+        return bool(QUOTED.search(step)) or (slot.prompt and not _POINTS_BACK.search(step))
+    return any(modality_of_path(name) == slot.modality for name in FILE_NAME.findall(step))
