@@ -81,7 +81,7 @@ def plan_suite(planner) -> list[tuple[dict, list[str], str]]:
 
 @pytest.mark.skipif(not os.environ.get("JARVIS_SUITE_CONTROLLER"), reason="set JARVIS_SUITE_CONTROLLER=PATH.gguf")
 def test_another_controller_plans_the_whole_product_suite(capsys):
-    """The suite with a bigger controller (README: the 0.5B model plans 36 of 44; the planning
+    """The suite with a bigger controller (README: the 0.5B model plans 42 of 47; the planning
     issue's goal is all of it)."""
     from core.llm.controller import LlamaController, LlamaSettings
 
