@@ -98,13 +98,10 @@ def score_choosers(path: Path) -> None:
     def checked_listing(row, files, tau):
         """The planner's listing path: the request's clauses when nothing listed is from the
         request, else the listing with two-ask steps split, then the clauses it left out."""
-        steps = listed(row, files)
-        if not any(step_filter.grounded(step, row["request"]) for step in steps):
-            from_clauses = clauses.clause_steps(embed, row["request"], allowed)
-            if from_clauses:
-                return from_clauses[:6]
-        steps = clauses.split_multi_ask_steps(embed, steps, allowed)[:6]
-        return clauses.with_missing_clauses(embed, steps, row["request"], allowed, files, tau)[:6]
+        steps, still_listed = clauses.checked_listing(embed, listed(row, files), row["request"], allowed)
+        if not still_listed:
+            return steps[:6]
+        return clauses.with_missing_clauses(embed, steps[:6], row["request"], allowed, files, tau)[:6]
 
     def learned_filter(row, files):
         """Grounding by words, and the classifier's none class instead of the narration rules."""

@@ -6,7 +6,7 @@
 
 On the same plans (the types and steps an evaluation's controller produced), scores the links
 as the controller wired them and as the planner's `data_flow` would (each task fed by
-`feeding_task` unless its step gives its own input; the controller's links there),
+`wired_input`, else the controller's links),
 for the whole file and per fold (`fold_of`, 5 folds), so the choice can be made on some folds
 and checked on the others.
 """
@@ -21,12 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.planning.data_flow import fed_slot, feeding_task, names_own_input  # noqa: E402
+from core.planning.data_flow import wired_input  # noqa: E402
 from core.planning.evaluation.harness import fold_of  # noqa: E402
 from core.planning.evaluation.metrics import score  # noqa: E402
 from core.planning.evaluation.names import ToolNames  # noqa: E402
 from core.planning.evaluation.taskbench import Graph, load_tools  # noqa: E402
-from core.tasks import get_task_type  # noqa: E402
 
 TOOLS = ROOT.parent / "shared" / "eval" / "tool_desc.json"
 FOLDS = 5
@@ -44,12 +43,8 @@ def types_links(plan: list[dict]) -> list[tuple[int, int]]:
     types = [task["task"] for task in plan]
     links = []
     for k, task in enumerate(plan):
-        source = feeding_task(types, k)
-        if source is not None and not names_own_input(task.get("step", ""), fed_slot(
-                types[k], get_task_type(types[source]).output)):
-            links.append((source, k))
-        else:
-            links += [(d, k) for d in task["dep"]]
+        wired = wired_input(types, k, task.get("step", ""))
+        links += [(wired[0], k)] if wired else [(d, k) for d in task["dep"]]
     return links
 
 

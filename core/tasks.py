@@ -46,27 +46,27 @@ class TaskType:
 
 
 def _t(name, inputs, output, description, controller_fallback=False, aliases=()):
-    slots = tuple(Slot(*spec) for spec in inputs)
+    slots = tuple(spec if isinstance(spec, Slot) else Slot(*spec) for spec in inputs)
     return TaskType(name, slots, output, description, controller_fallback, tuple(aliases))
 
 
 _TEXT_IN = (("text", TEXT, "the text to work on"),)
-_PROMPT_IN = (("text", TEXT, "the prompt", True, False, True),)
+_PROMPT_IN = (Slot("text", TEXT, "the prompt", prompt=True),)
 _IMAGE_IN = (("image", IMAGE, "an image file or <GENERATED>-k"),)
 _AUDIO_IN = (("audio", AUDIO, "an audio file or <GENERATED>-k"),)
-_CONTROLLED_IN = (("text", TEXT, "what to draw", True, True),
+_CONTROLLED_IN = (Slot("text", TEXT, "what to draw", parameter=True),
                   ("image", IMAGE, "the control map (or photo) to follow, or <GENERATED>-k"))
 
 TASK_TYPES: tuple[TaskType, ...] = (
     # Natural language.
     _t("text-classification", _TEXT_IN, TEXT, "label a text (sentiment, topic)"),
     _t("token-classification", _TEXT_IN, TEXT, "label words in a text (named entities, parts of speech)"),
-    _t("zero-shot-classification", (("text", TEXT, "the text"), ("labels", TEXT, "comma-separated candidate labels", True, True)),
+    _t("zero-shot-classification", (("text", TEXT, "the text"), Slot("labels", TEXT, "comma-separated candidate labels", parameter=True)),
        TEXT, "classify a text into labels given in the request"),
-    _t("question-answering", (("question", TEXT, "the question", True, True), ("context", TEXT, "the text holding the answer")),
+    _t("question-answering", (Slot("question", TEXT, "the question", parameter=True), ("context", TEXT, "the text holding the answer")),
        TEXT, "answer a question from a given text", controller_fallback=True),
     _t("summarization", _TEXT_IN, TEXT, "shorten a text", controller_fallback=True),
-    _t("translation", (("text", TEXT, "the text"), ("language", TEXT, "the target language", True, True)),
+    _t("translation", (("text", TEXT, "the text"), Slot("language", TEXT, "the target language", parameter=True)),
        TEXT, "translate a text into another language", controller_fallback=True),
     _t("text2text-generation", _TEXT_IN, TEXT, "rewrite or transform a text", controller_fallback=True),
     _t("text-generation", _PROMPT_IN, TEXT, "continue or write text from a prompt", controller_fallback=True),
@@ -76,7 +76,7 @@ TASK_TYPES: tuple[TaskType, ...] = (
     _t("fill-mask", (("text", TEXT, "a text with a [MASK] token"),), TEXT, "fill in a masked word"),
     # Vision.
     _t("image-classification", _IMAGE_IN, TEXT, "say what an image shows, as labels"),
-    _t("zero-shot-image-classification", (_IMAGE_IN[0], ("labels", TEXT, "comma-separated candidate labels", True, True)),
+    _t("zero-shot-image-classification", (_IMAGE_IN[0], Slot("labels", TEXT, "comma-separated candidate labels", parameter=True)),
        TEXT, "classify an image into labels given in the request"),
     _t("object-detection", _IMAGE_IN, IMAGE, "find and box the objects in an image"),
     _t("image-segmentation", _IMAGE_IN, IMAGE, "split an image into segments with masks"),
@@ -93,16 +93,16 @@ TASK_TYPES: tuple[TaskType, ...] = (
     _t("seg-text-to-image", _CONTROLLED_IN, IMAGE,
        "draw a described image that keeps the regions of a segmentation map"),
     _t("image-to-text", _IMAGE_IN, TEXT, "caption an image or read its text"),
-    _t("visual-question-answering", (_IMAGE_IN[0], ("text", TEXT, "the question about the image", True, True)),
+    _t("visual-question-answering", (_IMAGE_IN[0], Slot("text", TEXT, "the question about the image", parameter=True)),
        TEXT, "answer a question about an image"),
-    _t("document-question-answering", (_IMAGE_IN[0], ("text", TEXT, "the question about the document", True, True)),
+    _t("document-question-answering", (_IMAGE_IN[0], Slot("text", TEXT, "the question about the document", parameter=True)),
        TEXT, "answer a question about a scanned document"),
-    _t("text-to-image", (("text", TEXT, "what to draw", True, False, True),), IMAGE, "generate an image from a description"),
-    _t("image-to-image", (_IMAGE_IN[0], ("text", TEXT, "how to change it", False, True)), IMAGE,
+    _t("text-to-image", (Slot("text", TEXT, "what to draw", prompt=True),), IMAGE, "generate an image from a description"),
+    _t("image-to-image", (_IMAGE_IN[0], Slot("text", TEXT, "how to change it", required=False, parameter=True)), IMAGE,
        "transform an image into a new one"),
-    _t("image-editing", (("text", TEXT, "the edit instruction", True, True), _IMAGE_IN[0]), IMAGE,
+    _t("image-editing", (Slot("text", TEXT, "the edit instruction", parameter=True), _IMAGE_IN[0]), IMAGE,
        "edit an image following an instruction"),
-    _t("text-to-video", (("text", TEXT, "what to show", True, False, True),), VIDEO, "generate a short video from a description"),
+    _t("text-to-video", (Slot("text", TEXT, "what to show", prompt=True),), VIDEO, "generate a short video from a description"),
     _t("tabular-classification", _IMAGE_IN, TEXT, "classify a table given as an image"),
     # Audio.
     _t("automatic-speech-recognition", _AUDIO_IN, TEXT, "transcribe speech to text"),

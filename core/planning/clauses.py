@@ -18,7 +18,7 @@ from typing import Sequence
 
 from core.planning.prompting import Embed
 from core.planning.repair import QUOTED
-from core.planning.step_filter import FILLER
+from core.planning.step_filter import FILLER, grounded
 from core.planning.step_types import NOT_A_STEP, clause_types, rank_step_types
 
 # Quoted text (repair.QUOTED: "I've" and "don't" open no quote) is a task's input ("Translate
@@ -99,6 +99,19 @@ def split_multi_ask_steps(embed: Embed, steps: list[str], allowed: set[str] | No
         else:
             split.append(step)
     return split
+
+
+def checked_listing(embed: Embed, listed: list[str], request: str,
+                    allowed: set[str] | None = None) -> tuple[list[str], bool]:
+    """A controller's listing checked against the request, and whether it is still the
+    listing: when no listed step has half its words from the request (a small model lists the
+    earlier turns a follow-up quotes), the request's own clauses, if any asks for a task;
+    otherwise the listing with each step that holds two asks split (`split_multi_ask_steps`)."""
+    if not any(grounded(step, request) for step in listed):
+        steps = clause_steps(embed, request, allowed)
+        if steps:
+            return steps, False
+    return split_multi_ask_steps(embed, listed, allowed), True
 
 
 def _overlap(step: str, clause: str) -> int:

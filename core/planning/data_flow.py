@@ -57,3 +57,13 @@ def names_own_input(step: str, slot: Slot) -> bool:
     if slot.modality == TEXT:
         return bool(QUOTED.search(step)) or (slot.prompt and not _POINTS_BACK.search(step))
     return any(modality_of_path(name) == slot.modality for name in FILE_NAME.findall(step))
+
+
+def wired_input(types: Sequence[str], k: int, step: str) -> tuple[int, Slot] | None:
+    """The earlier task that feeds task k and the input it goes to, unless task k's step gives
+    that input itself (then the controller chooses)."""
+    source = feeding_task(types, k)
+    if source is None:
+        return None
+    slot = fed_slot(types[k], get_task_type(types[source]).output)
+    return None if names_own_input(step, slot) else (source, slot)

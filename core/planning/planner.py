@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from common.cancel import CancelToken, wait_unless_cancelled
 from core.llm.controller import Controller, ControllerError
 from core.plan import FILE_NAME, PlanError, TaskGraph, modality_of_path, parse_plan, validate
-from core.planning.clauses import clause_steps, split_multi_ask_steps, with_missing_clauses
-from core.planning.data_flow import fed_slot, feeding_task, names_own_input
+from core.planning.clauses import checked_listing, clause_steps, with_missing_clauses
+from core.planning.data_flow import wired_input
 from core.planning.draft import Draft, TaskStream
 from core.planning.prompting import DemoPicker, Embed
 from core.planning.repair import repair
-from core.planning.step_filter import grounded, grounded_steps
+from core.planning.step_filter import grounded_steps
 from core.planning.step_types import rank_step_types
 from core.tasks import PLANNABLE_TASK_TYPES, TASK_TYPES, TEXT, TaskType, get_task_type
 from core.templates import template
@@ -165,14 +165,11 @@ def _position_schema(k: int, files: list[str], task_types: tuple[TaskType, ...],
 
 def _follow_data_flow(branch: dict, types: list[str], step: str) -> None:
     """Force the last task's input from the earlier task that feeds it by the types alone
-    (`feeding_task`), unless its step names that input itself."""
-    k = len(types) - 1
-    source = feeding_task(types, k)
-    if source is None:
+    (`wired_input`), unless its step gives that input itself."""
+    wired = wired_input(types, len(types) - 1, step)
+    if wired is None:
         return
-    slot = fed_slot(types[k], get_task_type(types[source]).output)
-    if names_own_input(step, slot):
-        return
+    source, slot = wired
     properties = branch["properties"]
     properties["args"]["properties"][slot.name] = {"const": f"<GENERATED>-{source}"}
     properties["args"]["required"] = list(dict.fromkeys([*properties["args"]["required"], slot.name]))
@@ -331,16 +328,13 @@ class Planner:
         if embed is None:
             return listed, self._rankings(listed, known_files)
         try:
-            if not any(grounded(step, request) for step in listed):
-                # nothing listed comes from the request (a small model lists the earlier turns a
-                # follow-up quotes): the request's own clauses are its steps
-                steps = clause_steps(embed, request, allowed)[:MAX_TASKS]
-                if steps:
-                    return steps, self._rankings(steps, known_files)
-            listed = split_multi_ask_steps(embed, listed, allowed)[:MAX_TASKS]
+            checked, still_listed = checked_listing(embed, listed, request, allowed)
         except Exception as error:  # noqa: BLE001 - the listing as it is
             log.warning("clauses not checked against the listed steps (%s)", error)
             return listed, self._rankings(listed, known_files)
+        if not still_listed:
+            return checked[:MAX_TASKS], self._rankings(checked[:MAX_TASKS], known_files)
+        listed = checked[:MAX_TASKS]
         rankings = self._rankings(listed, known_files)
         try:
             steps = with_missing_clauses(embed, listed, request, allowed, known_files,
