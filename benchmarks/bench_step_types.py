@@ -1,26 +1,28 @@
 """How each listed step's task type is chosen, measured on the same steps for every chooser.
 
-    .venv/bin/python benchmarks/bench_step_types.py record OUT.jsonl [--controller PATH.gguf]
+    .venv/bin/python benchmarks/bench_step_types.py record OUT.jsonl [--controller PATH.gguf] [--suite]
     .venv/bin/python benchmarks/bench_step_types.py score OUT.jsonl
     .venv/bin/python benchmarks/bench_step_types.py demos
 
 `record` lists the steps of every TaskBench dev request with the controller (the planner's own
 prompt, demos and step filter, raw and filtered), once, so that `score` compares choosers on
 identical steps: the classifier alone, classifier + chain search, the chain search on steps
-filtered without the narration rules, the listing with the clauses it left out added, and the
-request's clauses alone (core/planning/clauses.py), each clause threshold cross-validated: every
+filtered without the story sentences, the listing with the clauses it left out added, and the
+request's clauses alone (core/planning/clauses.py), and the planner's own path for the listing
+(`Planner.request_steps`), each clause threshold cross-validated: every
 fold scored with the threshold best on the other four. It prints node and link F1 of the chosen
 types (links read from the data flow: each task fed by the nearest earlier output it can take)
 for the whole file and per fold (`fold_of`, 5 folds). `demos` cross-validates the classifier's C
 and the chain search's bonus on the project's own demos (5 folds of demos), never on benchmark
-data: the way core/planning/step_types.py's settings were chosen.
+data: the way core/planning/step_types.py's settings were chosen. With `--suite`, `record` lists
+the product suite's requests (tests/data/product_requests.json) and `score` counts those whose
+task types the planner's own path gets exactly right.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 from pathlib import Path
@@ -38,13 +40,16 @@ from core.planning.evaluation.metrics import score  # noqa: E402
 from core.planning.evaluation.names import ToolNames  # noqa: E402
 from core.planning.evaluation.taskbench import Graph, load_samples, load_tools  # noqa: E402
 from core.planning.prompting import demo_pool, step_wordings  # noqa: E402
+from core.llm.controller import ChatResult  # noqa: E402
+from core.planning.planner import Planner  # noqa: E402
 from core.tasks import PLANNABLE_TASK_TYPES, TASK_TYPES  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "eval" / "taskbench_hf_dev.jsonl"
+SUITE = ROOT / "tests" / "data" / "product_requests.json"
 FOLDS = 5
 
 
-def record(out: Path, controller: str | None) -> None:
+def record(out: Path, controller: str | None, suite: bool = False) -> None:
     from core.llm.controller import LlamaController, LlamaSettings
     from core.planning.planner import MAX_TASKS, STEPS_SCHEMA
 
@@ -53,6 +58,14 @@ def record(out: Path, controller: str | None) -> None:
     settings = Settings.load()
     llm = LlamaController(LlamaSettings(path=controller_path(settings, controller), n_ctx=settings.n_ctx))
     planner = planner_for(settings)(llm, task_types=names.task_types(), steps="listed")
+    if suite:  # the product suite's requests, listed with the app's own task types
+        planner = planner_for(settings)(llm, steps="listed")
+        with out.open("w", encoding="utf-8") as handle:
+            for case in json.loads(SUITE.read_text(encoding="utf-8"))["requests"]:
+                reply = llm.chat(planner.step_messages(case["request"], case.get("history") or []),
+                                 schema=STEPS_SCHEMA, max_tokens=40 * MAX_TASKS)
+                handle.write(json.dumps({**case, "raw": reply.json()["steps"]}) + "\n")
+        return
     with out.open("w", encoding="utf-8") as handle:
         for sample in samples:
             reply = llm.chat(planner.step_messages(sample.instruction, []), schema=STEPS_SCHEMA,
@@ -64,27 +77,49 @@ def record(out: Path, controller: str | None) -> None:
             print(f"[{sample.id}] {raw}", file=sys.stderr, flush=True)
 
 
-def _words_only(steps: list[str], request: str) -> list[str]:
-    """The step filter without its narration rules: grounding in the request's words only."""
-    words = set(re.findall(r"[a-z0-9]+", request.lower()))
-    asked, grounded = [], []
-    for step in dict.fromkeys(s.strip() for s in steps):
-        own = [w for w in re.findall(r"[a-z0-9]+", FILE_NAME.sub(" ", step).lower()) if w not in step_filter.FILLER]
-        if own:
-            asked.append(step)
-            if sum(w in words for w in own) * 2 >= len(own):
-                grounded.append(step)
-    return grounded or asked or list(dict.fromkeys(steps))
-
-
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4)
 
 
+class RecordedListing:
+    """A controller that answers the planner's listing prompt with a recorded listing."""
+
+    name = "recorded"
+
+    def __init__(self) -> None:
+        self.listing: list[str] = []
+
+    def chat(self, messages, **_options) -> ChatResult:
+        return ChatResult(json.dumps({"steps": self.listing}), "stop")
+
+
+def planner_steps(planner: Planner, row: dict, attached: list[str]) -> tuple[list[str], list[str]]:
+    """The planner's own steps and their types for a recorded listing (Planner.request_steps)."""
+    planner.controller.listing = row["raw"]
+    known = list(dict.fromkeys([*attached, *FILE_NAME.findall(row["request"])]))
+    steps, rankings = planner.request_steps(row["request"], row.get("history") or [], known, attached=attached)
+    return steps, [ranked[0] for ranked in rankings or [] if ranked]
+
+
+def score_suite(rows: list[dict]) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_product_requests import holds
+
+    planner = Planner(RecordedListing(), embed=demo_embedder(Settings.load()), steps="listed")
+    missed = [(row["request"], types) for row in rows
+              for _, types in [planner_steps(planner, row, row["files"])] if not holds(row["types"], types)]
+    print(f"product suite, the planner's steps for the recorded listings: {len(rows) - len(missed)} of {len(rows)}")
+    for request, types in missed:
+        print(f"  missed {request!r}: {types}")
+
+
 def score_choosers(path: Path) -> None:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if rows and "types" in rows[0]:
+        return score_suite(rows)
     names = ToolNames(load_tools(DATA.with_name("tool_desc.json")))
     allowed = {t.name for t in names.task_types()}
     embed = demo_embedder(Settings.load())
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    planner = Planner(RecordedListing(), embed=embed, steps="listed", task_types=names.task_types())
 
     def chain(steps, files):
         return [ranked[0] for ranked in step_types.rank_step_types(embed, steps, allowed, files)]
@@ -93,7 +128,8 @@ def score_choosers(path: Path) -> None:
         return [max(s, key=s.get) for s in step_types.type_scores(embed, steps, allowed)]
 
     def listed(row, files):
-        return step_filter.grounded_steps(row["raw"], row["request"])[:6]
+        telling = step_filter.telling_sentences(embed, row["request"], allowed)
+        return step_filter.grounded_steps(row["raw"], row["request"], telling)[:6]
 
     def checked_listing(row, files, tau):
         """The planner's listing path: the request's clauses when nothing listed is from the
@@ -104,8 +140,8 @@ def score_choosers(path: Path) -> None:
         return clauses.with_missing_clauses(embed, steps[:6], row["request"], allowed, files, tau)[:6]
 
     def learned_filter(row, files):
-        """Grounding by words, and the classifier's none class instead of the narration rules."""
-        steps = _words_only(row["raw"], row["request"])
+        """Grounding by words, and a listed step the classifier reads as none left out."""
+        steps = step_filter.grounded_steps(row["raw"], row["request"])
         kept = [step for step, (name, _) in zip(steps, step_types.clause_types(embed, steps, allowed))
                 if name != step_types.NOT_A_STEP]
         return (kept or steps)[:6]
@@ -114,7 +150,7 @@ def score_choosers(path: Path) -> None:
         """Grounding by words, and a step dropped when the request's clause it stands at (the one
         sharing most of its words, file names aside) is one the classifier reads as asking for
         nothing: the user's story judged on the user's words, not the listing's."""
-        steps = _words_only(row["raw"], row["request"])
+        steps = step_filter.grounded_steps(row["raw"], row["request"])
         parts = clauses.request_clauses(row["request"])
         kinds = [name for name, _ in step_types.clause_types(embed, parts, allowed)]
         kept = []
@@ -125,11 +161,24 @@ def score_choosers(path: Path) -> None:
                 kept.append(step)
         return (kept or steps)[:6]
 
+    planned: dict[tuple[str, ...], list[str]] = {}
+
+    def planner_path(row, files):
+        """The planner's own listing path (Planner.request_steps): checked, voted, the missing
+        clauses added, repeats joined, tasks between inserted; its types kept for `as_planned`."""
+        steps, types = planner_steps(planner, row, [])
+        planned[tuple(steps)] = types
+        return steps
+
+    def as_planned(steps, files):
+        return planned[tuple(steps)]
+
     choosers = {"classifier": (classifier, listed),
                 "chain search, clause-anchored none": (chain, anchored_filter),
                 "classifier + chain search": (chain, listed),
-                "chain search, no narration rules": (chain, lambda row, files: _words_only(row["raw"], row["request"])[:6]),
-                "chain search, none class for the rules": (chain, learned_filter)}
+                "chain search, no story sentences": (chain, lambda row, files: step_filter.grounded_steps(row["raw"], row["request"])[:6]),
+                "chain search, none class for the rules": (chain, learned_filter),
+                "the planner's steps (now)": (as_planned, planner_path)}
     families = {"listing + missing clauses": {}, "listing checked and split + missing clauses": {},
                 "clause-anchored listing + missing clauses": {}, "clauses only": {}}
     for tau in THRESHOLDS:
@@ -207,7 +256,8 @@ def cross_validate_on_demos() -> None:
                     scores = [{str(n): float(p) for n, p in zip(model.classes_, row) if n in allowed} for row in rows]
                     saved, step_types.FEED_BONUS = step_types.FEED_BONUS, bonus
                     try:
-                        got = step_types.best_chain(scores, FILE_NAME.findall(demo["request"]))
+                        got = step_types.best_chain(scores, FILE_NAME.findall(demo["request"]),
+                                                   [bool(FILE_NAME.search(t["step"])) for t in demo["tasks"]])
                     finally:
                         step_types.FEED_BONUS = saved
                     gold = [t["task"] for t in demo["tasks"]]
@@ -224,11 +274,12 @@ def main() -> None:
     rec = sub.add_parser("record")
     rec.add_argument("out", type=Path)
     rec.add_argument("--controller")
+    rec.add_argument("--suite", action="store_true", help="list the product suite's requests instead")
     sub.add_parser("score").add_argument("steps", type=Path)
     sub.add_parser("demos")
     args = parser.parse_args()
     if args.command == "record":
-        record(args.out, args.controller)
+        record(args.out, args.controller, args.suite)
     elif args.command == "score":
         score_choosers(args.steps)
     else:

@@ -41,3 +41,15 @@ def real_controller(controller_path):
     controller = LlamaController(LlamaSettings(path=controller_path, n_ctx=4096))
     controller.load()
     return controller
+
+
+@pytest.fixture(scope="session")
+def minilm_embed(tmp_path_factory):
+    """The real MiniLM embedder that chooses demos and types steps, loaded once."""
+    from app.settings import Settings
+    from app.wiring import demo_embedder
+
+    embed = demo_embedder(Settings(data_dir=str(tmp_path_factory.mktemp("data"))))
+    if embed is None:
+        pytest.fail("MiniLM is not installed: run scripts/setup.sh")
+    return embed

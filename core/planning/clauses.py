@@ -13,13 +13,16 @@ benchmarks/bench_step_types.py score).
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Sequence
 
+from core.plan import modality_of_path
 from core.planning.prompting import Embed
 from core.planning.repair import QUOTED
 from core.planning.step_filter import FILLER, grounded
-from core.planning.step_types import NOT_A_STEP, clause_types, rank_step_types
+from core.planning.step_types import NOT_A_STEP, clause_types, rank_step_types, type_scores
+from core.tasks import PLANNABLE_TASK_TYPES, get_task_type
 
 # Quoted text (repair.QUOTED: "I've" and "don't" open no quote) is a task's input ("Translate
 # 'Where is it?' to French"): held out of the split.
@@ -118,6 +121,29 @@ def _overlap(step: str, clause: str) -> int:
     return len((set(_WORD.findall(step.lower())) - FILLER) & set(_WORD.findall(clause.lower())))
 
 
+def voted_steps(embed: Embed, steps: list[str], rankings: list[list[str]], request: str,
+                allowed: set[str] | None = None, min_probability: float = MISSING_CLAUSE_PROBABILITY) -> list[str]:
+    """`steps` (a listing) with a step replaced by the request's clause it stands at where the two
+    readings disagree and the clause's is the likelier: the clause asks for a type no step has,
+    at least `min_probability` likely (as sure as a clause the listing left out must be to be
+    added), and more likely than the step's own type is for the step. A small model lists the
+    follow-up "Now read that description aloud." as "read this conversation"."""
+    parts = request_clauses(request)
+    if not parts or not steps:
+        return steps
+    kinds = clause_types(embed, parts, allowed)
+    own = type_scores(embed, steps, allowed)
+    have = {ranked[0] for ranked in rankings if ranked}
+    voted = list(steps)
+    for k, (step, ranked) in enumerate(zip(steps, rankings)):
+        place = max(range(len(parts)), key=lambda i: _overlap(step, parts[i]))
+        name, probability = kinds[place]
+        if (ranked and _overlap(step, parts[place]) and name != NOT_A_STEP and name not in have
+                and probability >= min_probability and probability > math.exp(own[k][ranked[0]])):
+            voted[k] = parts[place]
+    return voted
+
+
 def with_missing_clauses(embed: Embed, steps: list[str], request: str, allowed: set[str] | None = None,
                          files: Sequence[str] = (), min_probability: float = MISSING_CLAUSE_PROBABILITY,
                          rankings: list[list[str]] | None = None) -> list[str]:
@@ -139,3 +165,22 @@ def with_missing_clauses(embed: Embed, steps: list[str], request: str, allowed: 
             items.append((index, len(steps), clause))
             have.add(name)
     return [step for _, _, step in sorted(items)]
+
+
+def with_clauses_for_attached(embed: Embed, steps: list[str], rankings: list[list[str]], request: str,
+                              attached: Sequence[str], allowed: set[str] | None = None,
+                              files: Sequence[str] = ()) -> list[str]:
+    """`steps` with, for each attached file of a kind no step's type takes, the request's clauses
+    that ask (at least CLAUSE_STEP_PROBABILITY, the clause-step threshold) for a type that takes
+    it, where they stand: a user who attaches a picture asks something of it ("What is in this
+    picture? Read the answer aloud." listed as ["read the answer aloud"]). Attached files only: a
+    file named in the text may be where to save a result."""
+    used = {slot.modality for ranked in rankings if ranked for slot in get_task_type(ranked[0]).inputs}
+    for kind in dict.fromkeys(modality_of_path(name) for name in attached):
+        takers = {t.name for t in PLANNABLE_TASK_TYPES if (allowed is None or t.name in allowed)
+                  and any(slot.modality == kind and slot.required for slot in t.inputs)}
+        if kind in used or not takers:
+            continue
+        steps = with_missing_clauses(embed, steps, request, takers, files, CLAUSE_STEP_PROBABILITY,
+                                     rankings=rankings if len(rankings) == len(steps) else None)
+    return steps

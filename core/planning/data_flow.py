@@ -13,6 +13,10 @@ project's own demos are wired that way for 78 of their 86 later tasks; the other
 wires itself. A step that gives its own input (a file of that kind, quoted text, or for a
 prompt such as what to draw, a description that does not point back with "it" or "that") is
 left to the controller too.
+
+A step that points back at an earlier result its type cannot take asks for a task between them
+that the request leaves unsaid: "create an image of a robot, then say what it shows out loud"
+reads the image as text before speaking it (`bridged`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from typing import Sequence
 
 from core.plan import FILE_NAME, modality_of_path
 from core.planning.repair import QUOTED
-from core.tasks import TEXT, Slot, get_task_type
+from core.planning.prompting import Embed
+from core.planning.step_types import type_scores
+from core.tasks import TASK_TYPES, TEXT, Slot, get_task_type
 
 
 def fed_slot(task_type: str, modality: str) -> Slot | None:
@@ -67,3 +73,36 @@ def wired_input(types: Sequence[str], k: int, step: str) -> tuple[int, Slot] | N
         return None
     slot = fed_slot(types[k], get_task_type(types[source]).output)
     return None if names_own_input(step, slot) else (source, slot)
+
+
+def converters(before: str, task_type: str, step: str, allowed: set[str] | None = None) -> list[str]:
+    """The task types that take what `before` makes and make what `task_type` takes, when its
+    step points back at that result, cannot take it itself and names no input of its own; else
+    none. A text is left alone: nearly every type that cannot take a text asks for a file."""
+    made = get_task_type(before).output
+    if made == TEXT or fed_slot(task_type, made) is not None or not _POINTS_BACK.search(step):
+        return []
+    wanted = {slot.modality for slot in get_task_type(task_type).inputs if slot.required and not slot.parameter}
+    if any(modality_of_path(name) in wanted for name in FILE_NAME.findall(step)):
+        return []
+    return [t.name for t in TASK_TYPES if t.name != task_type and (allowed is None or t.name in allowed)
+            and t.output in wanted and fed_slot(t.name, made) is not None]
+
+
+def bridged(embed: Embed, steps: list[str], rankings: list[list[str]], allowed: set[str] | None = None
+            ) -> tuple[list[str], list[list[str]]]:
+    """The steps and their task-type rankings with a task inserted before each step that points
+    back at the result just before it but cannot take it (`converters`); the step's own words
+    rank the types that can go between ("say what it shows": image-to-text)."""
+    out_steps: list[str] = []
+    out_rankings: list[list[str]] = []
+    for step, ranking in zip(steps, rankings):
+        between = (converters(out_rankings[-1][0], ranking[0], step, allowed)
+                   if out_rankings and out_rankings[-1] and ranking else [])
+        if between:
+            (scores,) = type_scores(embed, [step], set(between))
+            out_steps.append(step)
+            out_rankings.append(sorted(scores, key=scores.get, reverse=True))
+        out_steps.append(step)
+        out_rankings.append(ranking)
+    return out_steps, out_rankings

@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from common.cancel import CancelToken, wait_unless_cancelled
 from core.llm.controller import Controller, ControllerError
 from core.plan import FILE_NAME, PlanError, TaskGraph, modality_of_path, parse_plan, validate
-from core.planning.clauses import checked_listing, clause_steps, with_missing_clauses
-from core.planning.data_flow import wired_input
+from core.planning.clauses import (checked_listing, clause_steps, voted_steps, with_clauses_for_attached,
+                                   with_missing_clauses)
+from core.planning.data_flow import bridged, wired_input
 from core.planning.draft import Draft, TaskStream
 from core.planning.prompting import DemoPicker, Embed
 from core.planning.repair import repair
-from core.planning.step_filter import grounded_steps
-from core.planning.step_types import rank_step_types
+from core.planning.step_filter import grounded_steps, telling_sentences
+from core.planning.step_types import joined_repeats, rank_step_types
 from core.tasks import PLANNABLE_TASK_TYPES, TASK_TYPES, TEXT, TaskType, get_task_type
 from core.templates import template
 
@@ -304,16 +305,52 @@ class Planner:
         steps = data.get("steps") if isinstance(data, dict) else None
         if not isinstance(steps, list) or not steps or not all(isinstance(s, str) for s in steps):
             raise PlanError("the controller did not list the steps")
-        return grounded_steps(steps, request)[:MAX_TASKS]
+        return grounded_steps(steps, request, self._telling(request))[:MAX_TASKS]
+
+    def _telling(self, request: str) -> list[set[str]]:
+        """The request's sentences that ask for nothing (step_filter.telling_sentences); none
+        without an embedder, so that no listed step is taken for the user's story then."""
+        if self.demos.embed is None:
+            return []
+        try:
+            return telling_sentences(self.demos.embed, request, {t.name for t in self.task_types})
+        except Exception as error:  # noqa: BLE001 - any embedder failure: keep every grounded step
+            log.warning("the request's story not told apart from its asks (%s)", error)
+            return []
 
     def request_steps(self, request: str, history: list[dict], known_files: list[str],
-                      cancel: CancelToken | None = None, demos: list[dict] | None = None
-                      ) -> tuple[list[str], list[list[str]] | None]:
+                      cancel: CancelToken | None = None, demos: list[dict] | None = None,
+                      attached: list[str] | tuple = ()) -> tuple[list[str], list[list[str]] | None]:
+        """The steps to plan, one task each, with the task types each may be (`read_steps`), a
+        step that says the one before again joined to it, and then what the graph says is
+        missing: the request's clause that asks for an attached file
+        no step uses (clauses.with_clauses_for_attached), and the task between a step and the
+        result it points back at but cannot take (data_flow.bridged)."""
+        steps, rankings = self.read_steps(request, history, known_files, cancel, demos)
+        embed, allowed = self.demos.embed, {t.name for t in self.task_types}
+        if embed is None or rankings is None:
+            return steps, rankings
+        try:
+            steps, rankings = joined_repeats(steps, rankings)
+            added = with_clauses_for_attached(embed, steps, rankings, request, attached, allowed, known_files)
+            if added != steps:
+                steps, rankings = added[:MAX_TASKS], self._rankings(added[:MAX_TASKS], known_files)
+                if rankings is None:
+                    return steps, None
+            steps, rankings = bridged(embed, steps, rankings, allowed)
+        except Exception as error:  # noqa: BLE001 - the steps as they were read
+            log.warning("the steps not checked against the task graph (%s)", error)
+        return steps[:MAX_TASKS], rankings[:MAX_TASKS]
+
+    def read_steps(self, request: str, history: list[dict], known_files: list[str],
+                   cancel: CancelToken | None = None, demos: list[dict] | None = None
+                   ) -> tuple[list[str], list[list[str]] | None]:
         """The steps to plan, one task each, with the task types each may be (`_rankings`): in
         "clauses" mode the request's clauses that ask for a task (the controller lists them only
         when none does); in "listed" mode the controller's listing, a listed step that holds two
-        asks split into them, with the clauses it left out added (or the request's clauses when
-        nothing listed comes from the request)."""
+        asks split into them, a step replaced by its clause where the clause reads as another task
+        more surely (`voted_steps`), with the clauses it left out added (or the request's clauses
+        when nothing listed comes from the request)."""
         allowed = {t.name for t in self.task_types}
         embed = self.demos.embed
         if self.steps == "clauses" and embed is not None:
@@ -337,6 +374,10 @@ class Planner:
         listed = checked[:MAX_TASKS]
         rankings = self._rankings(listed, known_files)
         try:
+            if rankings is not None:
+                voted = voted_steps(embed, listed, rankings, request, allowed)
+                if voted != listed:
+                    listed, rankings = voted, self._rankings(voted, known_files)
             steps = with_missing_clauses(embed, listed, request, allowed, known_files,
                                          rankings=rankings)[:MAX_TASKS]
         except Exception as error:  # noqa: BLE001 - the listing as it is
@@ -379,7 +420,7 @@ class Planner:
         rankings = None
         if self.steps in ("listed", "clauses"):
             try:
-                steps, rankings = self.request_steps(request, history, known_files, cancel, demos)
+                steps, rankings = self.request_steps(request, history, known_files, cancel, demos, files)
                 if on_draft is not None:
                     on_draft([{"id": k, "step": step} for k, step in enumerate(steps)])
             except (ValueError, ControllerError) as problem:

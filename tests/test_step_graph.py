@@ -1,0 +1,79 @@
+"""What the task graph says about a request's steps once they are typed (the real MiniLM types
+them): a task between a step and the result it points back at, the clause that asks for an
+attached file no step uses, a listed step replaced by its clause where the two readings
+disagree, and a step that says the one before it again joined to it."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.planning.clauses import voted_steps, with_clauses_for_attached
+from core.planning.data_flow import bridged, converters
+from core.planning.step_types import joined_repeats, rank_step_types
+
+
+def test_only_a_step_pointing_back_at_a_result_it_cannot_take_needs_a_task_between():
+    between = converters("text-to-image", "text-to-speech", "say what it shows out loud")
+    assert "image-to-text" in between and "text-to-speech" not in between
+    assert all(name not in between for name in ("object-detection", "text-to-image"))  # image out, or no image in
+    assert converters("text-to-image", "text-to-speech", "read a poem about the sea aloud") == []  # no pointer
+    assert converters("text-generation", "text-to-speech", "read it aloud") == []  # takes the text itself
+    assert converters("text-to-image", "image-to-text", "describe it") == []  # takes the image itself
+    assert converters("text-to-image", "image-classification", "classify it", {"text-to-speech"}) == []
+
+
+def test_a_step_that_speaks_what_a_picture_shows_reads_the_picture_first(minilm_embed):
+    steps = ["create an image of a robot reading a book", "say what it shows out loud"]
+    rankings = rank_step_types(minilm_embed, steps)
+    assert [ranked[0] for ranked in rankings] == ["text-to-image", "text-to-speech"]
+    bridged_steps, bridged_rankings = bridged(minilm_embed, steps, rankings)
+    assert [ranked[0] for ranked in bridged_rankings] == ["text-to-image", "image-to-text", "text-to-speech"]
+    assert bridged_steps == [steps[0], steps[1], steps[1]]  # the step the task between serves
+
+
+def test_an_attached_file_no_step_uses_brings_back_the_clause_that_asks_for_it(minilm_embed):
+    request = "What is in this picture? Read the answer aloud."
+    steps = ["read the answer aloud"]
+    rankings = rank_step_types(minilm_embed, steps, files=["photo.jpg"])
+    assert with_clauses_for_attached(minilm_embed, steps, rankings, request, ["photo.jpg"]) == [
+        "What is in this picture", "read the answer aloud"]
+    # named in the text only, a file may be where a result goes: nothing added
+    assert with_clauses_for_attached(minilm_embed, steps, rankings, request, []) == steps
+
+
+def test_a_listed_step_gives_way_to_its_clause_where_the_clause_reads_surer(minilm_embed):
+    request = "Now read that description aloud."
+    listed = ["read this conversation"]  # a small model's listing of a follow-up
+    rankings = rank_step_types(minilm_embed, listed)
+    assert rankings[0][0] != "text-to-speech"
+    assert voted_steps(minilm_embed, listed, rankings, request) == ["Now read that description aloud"]
+    agreeing = ["read that description aloud"]
+    assert voted_steps(minilm_embed, agreeing, rank_step_types(minilm_embed, agreeing), request) == agreeing
+
+
+@pytest.mark.parametrize("steps,files,expected", [
+    # one transcription asked in two clauses
+    (["listen to call.wav", "write down what is said", "translate it into English"], ["call.wav"],
+     ["automatic-speech-recognition", "translation"]),
+    # the same type on two files of its own is two tasks
+    (["describe a.jpg", "describe b.jpg"], ["a.jpg", "b.jpg"], ["image-to-text", "image-to-text"]),
+])
+def test_a_step_that_says_the_one_before_again_is_one_task(minilm_embed, steps, files, expected):
+    joined, rankings = joined_repeats(steps, rank_step_types(minilm_embed, steps, files=files))
+    assert [ranked[0] for ranked in rankings] == expected and len(joined) == len(expected)
+
+
+def test_the_planner_checks_its_steps_against_the_graph(minilm_embed):
+    from core.planning.planner import Planner
+    from tests.fakes import ScriptedController
+
+    listing = Planner(ScriptedController({"steps": ["read the answer aloud"]}), embed=minilm_embed, steps="listed")
+    steps, rankings = listing.request_steps("What is in this picture? Read the answer aloud.", [], ["photo.jpg"],
+                                            attached=["photo.jpg"])
+    assert [ranked[0] for ranked in rankings] in (["image-to-text", "text-to-speech"],
+                                                  ["visual-question-answering", "text-to-speech"])
+    clauses = Planner(ScriptedController(), embed=minilm_embed, steps="clauses")
+    steps, rankings = clauses.request_steps(
+        "Create an image of a robot reading a book, then say what it shows out loud.", [], [])
+    assert [ranked[0] for ranked in rankings] == ["text-to-image", "image-to-text", "text-to-speech"]
+    assert len(steps) == 3
