@@ -256,8 +256,7 @@ def cross_validate_on_demos() -> None:
                     scores = [{str(n): float(p) for n, p in zip(model.classes_, row) if n in allowed} for row in rows]
                     saved, step_types.FEED_BONUS = step_types.FEED_BONUS, bonus
                     try:
-                        got = step_types.best_chain(scores, FILE_NAME.findall(demo["request"]),
-                                                   [bool(FILE_NAME.search(t["step"])) for t in demo["tasks"]])
+                        got = step_types.best_chain(scores, FILE_NAME.findall(demo["request"]))
                     finally:
                         step_types.FEED_BONUS = saved
                     gold = [t["task"] for t in demo["tasks"]]

@@ -103,7 +103,8 @@ class Engine:
             attached = {name: path for name, path in turn.files.items() if path in turn.attachments}
             files, history = planning_context(turn.request, attached, turn.files, conversation.history(exclude=turn))
             outcome = self.planner.plan(turn.request, list(files), history, cancel,
-                                        on_draft=lambda tasks: self.bus.emit(PlanDrafted(tasks=tasks)))
+                                        on_draft=lambda tasks: self.bus.emit(PlanDrafted(tasks=tasks)),
+                                        attached=list(attached))
         else:
             graph = parse_plan(given_plan, set(turn.files))
             validate(graph)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from core.planning.clauses import voted_steps, with_clauses_for_attached
-from core.planning.data_flow import bridged, converters
-from core.planning.step_types import joined_repeats, rank_step_types
+from core.planning.data_flow import bridged, converters, joined_repeats, repeats
+from core.planning.step_types import rank_step_types
 
 
 def test_only_a_step_pointing_back_at_a_result_it_cannot_take_needs_a_task_between():
@@ -19,7 +19,8 @@ def test_only_a_step_pointing_back_at_a_result_it_cannot_take_needs_a_task_betwe
     assert converters("text-to-image", "text-to-speech", "read a poem about the sea aloud") == []  # no pointer
     assert converters("text-generation", "text-to-speech", "read it aloud") == []  # takes the text itself
     assert converters("text-to-image", "image-to-text", "describe it") == []  # takes the image itself
-    assert converters("text-to-image", "image-classification", "classify it", {"text-to-speech"}) == []
+    assert converters("text-to-image", "text-to-speech", "read this aloud: 'good night'") == []  # its own text
+    assert converters("text-to-image", "text-to-speech", "say what it shows", {"text-to-speech"}) == []
 
 
 def test_a_step_that_speaks_what_a_picture_shows_reads_the_picture_first(minilm_embed):
@@ -51,16 +52,26 @@ def test_a_listed_step_gives_way_to_its_clause_where_the_clause_reads_surer(mini
     assert voted_steps(minilm_embed, agreeing, rank_step_types(minilm_embed, agreeing), request) == agreeing
 
 
+def test_only_the_same_task_said_again_is_a_repeat():
+    assert repeats("automatic-speech-recognition", "automatic-speech-recognition", "write down what is said")
+    assert not repeats("text-to-image", "text-to-image", "then draw a dog")  # its own description
+    assert repeats("text-to-image", "text-to-image", "make it bigger")  # points back: the same picture
+    assert not repeats("image-to-text", "image-to-text", "describe the second photo", ["a.jpg", "b.jpg"])
+    assert not repeats("image-to-text", "image-to-text", "describe b.jpg", ["a.jpg"])  # its own file
+    assert not repeats("image-editing", "image-editing", "then make it brighter")  # takes its own result
+    assert not repeats("image-to-text", "summarization", "sum it up")
+
+
 @pytest.mark.parametrize("steps,files,expected", [
     # one transcription asked in two clauses
     (["listen to call.wav", "write down what is said", "translate it into English"], ["call.wav"],
-     ["automatic-speech-recognition", "translation"]),
-    # the same type on two files of its own is two tasks
-    (["describe a.jpg", "describe b.jpg"], ["a.jpg", "b.jpg"], ["image-to-text", "image-to-text"]),
+     ["listen to call.wav, write down what is said", "translate it into English"]),
+    # the same type on two files of their own, or two pictures described, are two tasks each
+    (["describe a.jpg", "describe b.jpg"], ["a.jpg", "b.jpg"], ["describe a.jpg", "describe b.jpg"]),
+    (["draw a cat", "then draw a dog"], [], ["draw a cat", "then draw a dog"]),
 ])
-def test_a_step_that_says_the_one_before_again_is_one_task(minilm_embed, steps, files, expected):
-    joined, rankings = joined_repeats(steps, rank_step_types(minilm_embed, steps, files=files))
-    assert [ranked[0] for ranked in rankings] == expected and len(joined) == len(expected)
+def test_a_step_that_says_the_one_before_again_is_joined_to_it(minilm_embed, steps, files, expected):
+    assert joined_repeats(minilm_embed, steps, None, files) == expected
 
 
 def test_the_planner_checks_its_steps_against_the_graph(minilm_embed):

@@ -22,7 +22,7 @@ from core.planning.prompting import Embed
 from core.planning.repair import QUOTED
 from core.planning.step_filter import FILLER, grounded
 from core.planning.step_types import NOT_A_STEP, clause_types, rank_step_types, type_scores
-from core.tasks import PLANNABLE_TASK_TYPES, get_task_type
+from core.tasks import PLANNABLE_TASK_TYPES, TaskType, get_task_type
 
 # Quoted text (repair.QUOTED: "I've" and "don't" open no quote) is a task's input ("Translate
 # 'Where is it?' to French"): held out of the split.
@@ -141,6 +141,7 @@ def voted_steps(embed: Embed, steps: list[str], rankings: list[list[str]], reque
         if (ranked and _overlap(step, parts[place]) and name != NOT_A_STEP and name not in have
                 and probability >= min_probability and probability > math.exp(own[k][ranked[0]])):
             voted[k] = parts[place]
+            have.add(name)
     return voted
 
 
@@ -167,7 +168,7 @@ def with_missing_clauses(embed: Embed, steps: list[str], request: str, allowed: 
     return [step for _, _, step in sorted(items)]
 
 
-def with_clauses_for_attached(embed: Embed, steps: list[str], rankings: list[list[str]], request: str,
+def with_clauses_for_attached(embed: Embed, steps: list[str], rankings: list[list[str]] | None, request: str,
                               attached: Sequence[str], allowed: set[str] | None = None,
                               files: Sequence[str] = ()) -> list[str]:
     """`steps` with, for each attached file of a kind no step's type takes, the request's clauses
@@ -175,12 +176,17 @@ def with_clauses_for_attached(embed: Embed, steps: list[str], rankings: list[lis
     it, where they stand: a user who attaches a picture asks something of it ("What is in this
     picture? Read the answer aloud." listed as ["read the answer aloud"]). Attached files only: a
     file named in the text may be where to save a result."""
-    used = {slot.modality for ranked in rankings if ranked for slot in get_task_type(ranked[0]).inputs}
+    if not attached:
+        return steps
+    if rankings is None or len(rankings) != len(steps):
+        rankings = rank_step_types(embed, steps, allowed, files) if steps else []
+
+    def takes(task_type: TaskType, kind: str) -> bool:
+        return any(slot.modality == kind and slot.required for slot in task_type.inputs)
+
+    used = [get_task_type(ranked[0]) for ranked in rankings if ranked]
     for kind in dict.fromkeys(modality_of_path(name) for name in attached):
-        takers = {t.name for t in PLANNABLE_TASK_TYPES if (allowed is None or t.name in allowed)
-                  and any(slot.modality == kind and slot.required for slot in t.inputs)}
-        if kind in used or not takers:
-            continue
-        steps = with_missing_clauses(embed, steps, request, takers, files, CLAUSE_STEP_PROBABILITY,
-                                     rankings=rankings if len(rankings) == len(steps) else None)
+        takers = {t.name for t in PLANNABLE_TASK_TYPES if (allowed is None or t.name in allowed) and takes(t, kind)}
+        if takers and not any(takes(task_type, kind) for task_type in used):
+            steps = with_missing_clauses(embed, steps, request, takers, files, CLAUSE_STEP_PROBABILITY)
     return steps

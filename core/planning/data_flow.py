@@ -14,9 +14,12 @@ wires itself. A step that gives its own input (a file of that kind, quoted text,
 prompt such as what to draw, a description that does not point back with "it" or "that") is
 left to the controller too.
 
-A step that points back at an earlier result its type cannot take asks for a task between them
-that the request leaves unsaid: "create an image of a robot, then say what it shows out loud"
-reads the image as text before speaking it (`bridged`).
+Two more readings of a request's steps follow from the same kinds. A step that points back at
+an earlier result its type cannot take asks for a task between them that the request leaves
+unsaid: "create an image of a robot, then say what it shows out loud" reads the image as text
+before speaking it (`bridged`). And a step of the same type as the step before, which cannot
+take that type's result and gives no input of its own, says the same task again: "listen to
+call.wav, write down what is said" is one transcription (`joined_repeats`).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from core.plan import FILE_NAME, modality_of_path
 from core.planning.repair import QUOTED
 from core.planning.prompting import Embed
 from core.planning.step_types import type_scores
-from core.tasks import TASK_TYPES, TEXT, Slot, get_task_type
+from core.tasks import PLANNABLE_TASK_TYPES, TEXT, Slot, get_task_type
 
 
 def fed_slot(task_type: str, modality: str) -> Slot | None:
@@ -75,30 +78,35 @@ def wired_input(types: Sequence[str], k: int, step: str) -> tuple[int, Slot] | N
     return None if names_own_input(step, slot) else (source, slot)
 
 
+def _main_input(task_type: str) -> Slot | None:
+    """The first input a task of this type must be given that is not a parameter."""
+    return next((slot for slot in get_task_type(task_type).inputs if slot.required and not slot.parameter), None)
+
+
 def converters(before: str, task_type: str, step: str, allowed: set[str] | None = None) -> list[str]:
     """The task types that take what `before` makes and make what `task_type` takes, when its
-    step points back at that result, cannot take it itself and names no input of its own; else
+    step points back at that result, cannot take it itself and gives no input of its own; else
     none. A text is left alone: nearly every type that cannot take a text asks for a file."""
-    made = get_task_type(before).output
-    if made == TEXT or fed_slot(task_type, made) is not None or not _POINTS_BACK.search(step):
+    made, wanted = get_task_type(before).output, _main_input(task_type)
+    if (made == TEXT or wanted is None or fed_slot(task_type, made) is not None
+            or not _POINTS_BACK.search(step) or names_own_input(step, wanted)):
         return []
-    wanted = {slot.modality for slot in get_task_type(task_type).inputs if slot.required and not slot.parameter}
-    if any(modality_of_path(name) in wanted for name in FILE_NAME.findall(step)):
-        return []
-    return [t.name for t in TASK_TYPES if t.name != task_type and (allowed is None or t.name in allowed)
-            and t.output in wanted and fed_slot(t.name, made) is not None]
+    return [t.name for t in PLANNABLE_TASK_TYPES if t.name != task_type and (allowed is None or t.name in allowed)
+            and t.output == wanted.modality and fed_slot(t.name, made) is not None]
 
 
-def bridged(embed: Embed, steps: list[str], rankings: list[list[str]], allowed: set[str] | None = None
-            ) -> tuple[list[str], list[list[str]]]:
+def bridged(embed: Embed, steps: list[str], rankings: list[list[str]], allowed: set[str] | None = None,
+            limit: int | None = None) -> tuple[list[str], list[list[str]]]:
     """The steps and their task-type rankings with a task inserted before each step that points
-    back at the result just before it but cannot take it (`converters`); the step's own words
-    rank the types that can go between ("say what it shows": image-to-text)."""
+    back at the result just before it but cannot take it (`converters`), while there are fewer
+    than `limit` steps; the step's own words rank the types that can go between ("say what it
+    shows": image-to-text)."""
     out_steps: list[str] = []
     out_rankings: list[list[str]] = []
-    for step, ranking in zip(steps, rankings):
+    for k, (step, ranking) in enumerate(zip(steps, rankings)):
+        room = limit is None or len(out_steps) + len(steps) - k < limit
         between = (converters(out_rankings[-1][0], ranking[0], step, allowed)
-                   if out_rankings and out_rankings[-1] and ranking else [])
+                   if room and out_rankings and out_rankings[-1] and ranking else [])
         if between:
             (scores,) = type_scores(embed, [step], set(between))
             out_steps.append(step)
@@ -106,3 +114,30 @@ def bridged(embed: Embed, steps: list[str], rankings: list[list[str]], allowed: 
         out_steps.append(step)
         out_rankings.append(ranking)
     return out_steps, out_rankings
+
+
+def repeats(before: str, task_type: str, step: str, files: Sequence[str] = ()) -> bool:
+    """Whether a step of `task_type` after one of `before` says the same task again: the same
+    type, which cannot take its own result, on a step that gives no input of its own, with at
+    most one file of the kind it takes ("describe the first photo, describe the second photo"
+    with two photos are two tasks)."""
+    main = _main_input(task_type)
+    return (before == task_type and main is not None and get_task_type(before).output not in
+            get_task_type(task_type).input_modalities and not names_own_input(step, main)
+            and sum(modality_of_path(name) == main.modality for name in files) < 2)
+
+
+def joined_repeats(embed: Embed, steps: list[str], allowed: set[str] | None = None,
+                   files: Sequence[str] = ()) -> list[str]:
+    """The steps with each one that says the step before it again (`repeats`, each step typed
+    by the classifier alone) joined to it."""
+    if len(steps) < 2:
+        return steps
+    types = [max(scores, key=scores.get) if scores else "" for scores in type_scores(embed, steps, allowed)]
+    joined = [steps[0]]
+    for k in range(1, len(steps)):
+        if types[k] and repeats(types[k - 1], types[k], steps[k], files):
+            joined[-1] += ", " + steps[k]
+        else:
+            joined.append(steps[k])
+    return joined

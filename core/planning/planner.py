@@ -22,12 +22,12 @@ from core.llm.controller import Controller, ControllerError
 from core.plan import FILE_NAME, PlanError, TaskGraph, modality_of_path, parse_plan, validate
 from core.planning.clauses import (checked_listing, clause_steps, voted_steps, with_clauses_for_attached,
                                    with_missing_clauses)
-from core.planning.data_flow import bridged, wired_input
+from core.planning.data_flow import bridged, joined_repeats, wired_input
 from core.planning.draft import Draft, TaskStream
 from core.planning.prompting import DemoPicker, Embed
 from core.planning.repair import repair
 from core.planning.step_filter import grounded_steps, telling_sentences
-from core.planning.step_types import joined_repeats, rank_step_types
+from core.planning.step_types import rank_step_types
 from core.tasks import PLANNABLE_TASK_TYPES, TASK_TYPES, TEXT, TaskType, get_task_type
 from core.templates import template
 
@@ -331,16 +331,18 @@ class Planner:
         if embed is None or rankings is None:
             return steps, rankings
         try:
-            steps, rankings = joined_repeats(steps, rankings)
-            added = with_clauses_for_attached(embed, steps, rankings, request, attached, allowed, known_files)
-            if added != steps:
-                steps, rankings = added[:MAX_TASKS], self._rankings(added[:MAX_TASKS], known_files)
-                if rankings is None:
-                    return steps, None
-            steps, rankings = bridged(embed, steps, rankings, allowed)
+            checked = joined_repeats(embed, steps, allowed, known_files)
+            added = with_clauses_for_attached(embed, checked, rankings if checked == steps else None,
+                                              request, attached, allowed, known_files)
+            if added != steps and len(added) <= MAX_TASKS:
+                ranked = self._rankings(added, known_files)
+                if ranked is None:
+                    return steps, rankings
+                steps, rankings = added, ranked
+            steps, rankings = bridged(embed, steps, rankings, allowed, limit=MAX_TASKS)
         except Exception as error:  # noqa: BLE001 - the steps as they were read
             log.warning("the steps not checked against the task graph (%s)", error)
-        return steps[:MAX_TASKS], rankings[:MAX_TASKS]
+        return steps, rankings
 
     def read_steps(self, request: str, history: list[dict], known_files: list[str],
                    cancel: CancelToken | None = None, demos: list[dict] | None = None
@@ -402,7 +404,8 @@ class Planner:
         return [{key: value for key, value in task.items() if key != "step"} for task in tasks]
 
     def plan(self, request: str, files: list[str], history: list[dict] | None = None,
-             cancel: CancelToken | None = None, on_draft: Draft | None = None) -> PlanOutcome:
+             cancel: CancelToken | None = None, on_draft: Draft | None = None,
+             attached: list[str] | None = None) -> PlanOutcome:
         """With listed steps, list the request's steps, then decode a plan under the schema, one
         task per step, each the nearest task type to its step that can run there. A plan that fails
         validation is decoded again from its first task that cannot run, keeping the tasks before
@@ -411,7 +414,9 @@ class Planner:
         sent back with the error, up to `max_attempts` times.
 
         `on_draft` is given the listed steps, then the tasks complete so far as the controller
-        writes each plan: a preview, not the plan (that is the returned outcome)."""
+        writes each plan: a preview, not the plan (that is the returned outcome). `attached`: the
+        files the user attached to this request, when `files` holds the conversation's others too
+        (by default `files` are the attachments)."""
         history = history or []
         known_files = list(dict.fromkeys([*files, *mentioned_files(request)]))
         demos = self._demos_unless_cancelled(request, cancel)  # chosen once for both prompts
@@ -420,7 +425,8 @@ class Planner:
         rankings = None
         if self.steps in ("listed", "clauses"):
             try:
-                steps, rankings = self.request_steps(request, history, known_files, cancel, demos, files)
+                steps, rankings = self.request_steps(request, history, known_files, cancel, demos,
+                                                     files if attached is None else attached)
                 if on_draft is not None:
                     on_draft([{"id": k, "step": step} for k, step in enumerate(steps)])
             except (ValueError, ControllerError) as problem:

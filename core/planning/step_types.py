@@ -11,11 +11,8 @@ The chain search then picks one type per step jointly: a step's type must be abl
 it stands (an image task needs an image file or an earlier image output), and a step of another
 type than the step before it that takes what that step makes scores FEED_BONUS more, because
 consecutive steps of a request usually pass their result on and seldom repeat a type (1 of the
-demos' 86 consecutive pairs does). A step of the type before it that cannot take that type's
-result and names no file of its own says the same task again ("listen to call.wav, write down
-what is said" is one transcription): it continues the chain like a feed does, scores the same
-bonus, and is joined to the step before (`joined_repeats`). This is the training-free graph
-search of GNN4TaskPlan, over the catalogue's own input and output kinds.
+demos' 86 consecutive pairs does). This is the training-free graph search of GNN4TaskPlan, over
+the catalogue's own input and output kinds.
 """
 
 from __future__ import annotations
@@ -26,7 +23,7 @@ from typing import Sequence
 
 from sklearn.linear_model import LogisticRegression
 
-from core.plan import FILE_NAME, modality_of_path
+from core.plan import modality_of_path
 from core.planning.prompting import Embed, not_step_wordings, step_examples
 from core.tasks import TEXT, get_task_type
 
@@ -34,7 +31,7 @@ from core.tasks import TEXT, get_task_type
 # demos plus the wordings, score the held-out demos' steps and chains), never on benchmark data:
 # C 4 against 1 and 16 (step accuracy 85.6% against 81.0% and 86.1% without the search);
 # FEED_BONUS 1 gives 87.5% and 108 of 130 whole chains against 104 without (0.5 and 2 are
-# within one step). Measured again with the repeat bonus and every type's wordings (stop 34).
+# within one step). Measured again with every type's wordings (stop 34).
 C = 4.0
 FEED_BONUS = 1.0
 BEAM = 20
@@ -93,31 +90,21 @@ def can_run(task_type: str, files: Sequence[str], earlier_outputs: Sequence[str]
                for slot in get_task_type(task_type).inputs)
 
 
-def repeats(before: str, task_type: str, names_a_file: bool) -> bool:
-    """Whether a step of `task_type` after one of `before` says the same task again: the same
-    type, which cannot take its own result, and the later step names no input file of its own."""
-    return before == task_type and not names_a_file and get_task_type(before).output not in get_task_type(
-        task_type).input_modalities
-
-
-def best_chain(scores: list[dict[str, float]], files: Sequence[str],
-               names_a_file: Sequence[bool] = ()) -> list[str]:
+def best_chain(scores: list[dict[str, float]], files: Sequence[str]) -> list[str]:
     """One task type per step, the chain with the highest total score among those that can run
-    (beam search); a step no type can run at is skipped in the search and left to the scores.
-    `names_a_file[k]`: step k names a file (then it is never the step before said again)."""
+    (beam search); a step no type can run at is skipped in the search and left to the scores."""
     beams: list[tuple[tuple[str, ...], float]] = [((), 0.0)]
-    for k, step_scores in enumerate(scores):
+    for step_scores in scores:
         grown = []
         for chain, total in beams:
             outputs = [get_task_type(name).output for name in chain]
             for name, score in step_scores.items():
                 if not can_run(name, files, outputs):
                     continue
-                # a step that passes its result to a task of another type, or says the task
-                # before it again; the same type run on its own output is seldom asked
+                # a step that passes its result to a task of another type; the same type again
+                # is a repeated step more often than a task run on its own output
                 feeds = bool(chain) and chain[-1] != name and outputs[-1] in get_task_type(name).input_modalities
-                again = bool(chain) and repeats(chain[-1], name, k < len(names_a_file) and names_a_file[k])
-                grown.append((chain + (name,), total + score + (FEED_BONUS if feeds or again else 0.0)))
+                grown.append((chain + (name,), total + score + (FEED_BONUS if feeds else 0.0)))
         if grown:
             beams = sorted(grown, key=lambda beam: -beam[1])[:BEAM]
         else:  # nothing can run here: keep the chain and the step's own best guess
@@ -133,19 +120,6 @@ def rank_step_types(embed: Embed, steps: list[str], allowed: set[str] | None = N
     scores = type_scores(embed, steps, allowed)
     if not scores or not scores[0]:
         return [[] for _ in steps]
-    chain = best_chain(scores, files, [bool(FILE_NAME.search(step)) for step in steps])
+    chain = best_chain(scores, files)
     return [[first] + sorted((n for n in step_scores if n != first), key=step_scores.get, reverse=True)
             for first, step_scores in zip(chain, scores)]
-
-
-def joined_repeats(steps: list[str], rankings: list[list[str]]) -> tuple[list[str], list[list[str]]]:
-    """The steps with each one that says the task before it again (`repeats`) joined to it."""
-    joined: list[str] = []
-    kept: list[list[str]] = []
-    for step, ranked in zip(steps, rankings):
-        if kept and kept[-1] and ranked and repeats(kept[-1][0], ranked[0], bool(FILE_NAME.search(step))):
-            joined[-1] += ", " + step
-            continue
-        joined.append(step)
-        kept.append(ranked)
-    return joined, kept
