@@ -50,31 +50,28 @@ FOLDS = 5
 
 
 def record(out: Path, controller: str | None, suite: bool = False) -> None:
+    """Each request's listing by the controller, raw, beside what `score` needs to score it."""
     from core.llm.controller import LlamaController, LlamaSettings
     from core.planning.planner import MAX_TASKS, STEPS_SCHEMA
 
-    names = ToolNames(load_tools(DATA.with_name("tool_desc.json")))
-    samples, _ = load_samples(DATA, names)
     settings = Settings.load()
     llm = LlamaController(LlamaSettings(path=controller_path(settings, controller), n_ctx=settings.n_ctx))
-    planner = planner_for(settings)(llm, task_types=names.task_types(), steps="listed")
     if suite:  # the product suite's requests, listed with the app's own task types
         planner = planner_for(settings)(llm, steps="listed")
-        with out.open("w", encoding="utf-8") as handle:
-            for case in json.loads(SUITE.read_text(encoding="utf-8"))["requests"]:
-                reply = llm.chat(planner.step_messages(case["request"], case.get("history") or []),
-                                 schema=STEPS_SCHEMA, max_tokens=40 * MAX_TASKS)
-                handle.write(json.dumps({**case, "raw": reply.json()["steps"]}) + "\n")
-        return
+        rows = json.loads(SUITE.read_text(encoding="utf-8"))["requests"]
+    else:
+        names = ToolNames(load_tools(DATA.with_name("tool_desc.json")))
+        planner = planner_for(settings)(llm, task_types=names.task_types(), steps="listed")
+        rows = [{"id": sample.id, "request": sample.instruction, "gold_nodes": list(sample.gold.nodes),
+                 "gold_links": [list(link) for link in sample.gold.links]}
+                for sample in load_samples(DATA, names)[0]]
     with out.open("w", encoding="utf-8") as handle:
-        for sample in samples:
-            reply = llm.chat(planner.step_messages(sample.instruction, []), schema=STEPS_SCHEMA,
+        for row in rows:
+            reply = llm.chat(planner.step_messages(row["request"], row.get("history") or []), schema=STEPS_SCHEMA,
                              max_tokens=40 * MAX_TASKS)
             raw = reply.json()["steps"]
-            handle.write(json.dumps({"id": sample.id, "request": sample.instruction, "raw": raw,
-                                     "gold_nodes": list(sample.gold.nodes),
-                                     "gold_links": [list(link) for link in sample.gold.links]}) + "\n")
-            print(f"[{sample.id}] {raw}", file=sys.stderr, flush=True)
+            handle.write(json.dumps({**row, "raw": raw}) + "\n")
+            print(f"{row['request'][:60]!r}: {raw}", file=sys.stderr, flush=True)
 
 
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4)
@@ -161,24 +158,12 @@ def score_choosers(path: Path) -> None:
                 kept.append(step)
         return (kept or steps)[:6]
 
-    planned: dict[tuple[str, ...], list[str]] = {}
-
-    def planner_path(row, files):
-        """The planner's own listing path (Planner.request_steps): checked, voted, the missing
-        clauses added, repeats joined, tasks between inserted; its types kept for `as_planned`."""
-        steps, types = planner_steps(planner, row, [])
-        planned[tuple(steps)] = types
-        return steps
-
-    def as_planned(steps, files):
-        return planned[tuple(steps)]
 
     choosers = {"classifier": (classifier, listed),
                 "chain search, clause-anchored none": (chain, anchored_filter),
                 "classifier + chain search": (chain, listed),
                 "chain search, no story sentences": (chain, lambda row, files: step_filter.grounded_steps(row["raw"], row["request"])[:6]),
-                "chain search, none class for the rules": (chain, learned_filter),
-                "the planner's steps (now)": (as_planned, planner_path)}
+                "chain search, none class for the rules": (chain, learned_filter)}
     families = {"listing + missing clauses": {}, "listing checked and split + missing clauses": {},
                 "clause-anchored listing + missing clauses": {}, "clauses only": {}}
     for tau in THRESHOLDS:
@@ -193,11 +178,16 @@ def score_choosers(path: Path) -> None:
             clauses.clause_steps(embed, row["request"], allowed, tau) or listed(row, files))[:6])
 
     def fold_scores(choose, keep):
+        """Scores of the types `choose` gives the steps `keep` reads; `keep` None: `choose`
+        reads a row (row, files -> types) itself."""
         pairs = []
         for row in rows:
             files = FILE_NAME.findall(row["request"])
-            steps = keep(row, files)
-            types = list(dict.fromkeys(choose(steps, files))) if steps else []
+            if keep is None:
+                types = list(dict.fromkeys(choose(row, files)))
+            else:
+                steps = keep(row, files)
+                types = list(dict.fromkeys(choose(steps, files))) if steps else []
             tools = [names.tool(t) for t in types]
             links = tuple(dict.fromkeys((tools[a], tools[b]) for a, b in data_flow_links(types)))
             gold = Graph(tuple(row["gold_nodes"]), tuple(tuple(link) for link in row["gold_links"]))
@@ -214,6 +204,9 @@ def score_choosers(path: Path) -> None:
 
     for label, (choose, keep) in choosers.items():
         show(label, *fold_scores(choose, keep))
+    # the planner's own listing path: checked, voted, the missing clauses added, repeats joined,
+    # tasks between inserted (Planner.request_steps)
+    show("the planner's steps (now)", *fold_scores(lambda row, files: planner_steps(planner, row, [])[1], None))
     for family, variants in families.items():
         measured = {tau: fold_scores(*chooser) for tau, chooser in variants.items()}
         for tau, (whole, folds) in measured.items():
