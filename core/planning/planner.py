@@ -322,9 +322,9 @@ class Planner:
                       cancel: CancelToken | None = None, demos: list[dict] | None = None,
                       attached: list[str] | tuple = ()) -> tuple[list[str], list[list[str]] | None]:
         """The steps to plan, one task each, with the task types each may be (`read_steps`), a
-        step that says the one before again joined to it, and then what the graph says is
-        missing: the request's clause that asks for an attached file
-        no step uses (clauses.with_clauses_for_attached), and the task between a step and the
+        step that says the one before again joined to it (data_flow.joined_repeats), and then
+        what the graph says is missing: the request's clause that asks for an attached file no
+        step uses (clauses.with_clauses_for_attached), and the task between a step and the
         result it points back at but cannot take (data_flow.bridged)."""
         steps, rankings = self.read_steps(request, history, known_files, cancel, demos)
         embed, allowed = self.demos.embed, {t.name for t in self.task_types}
