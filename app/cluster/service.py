@@ -20,14 +20,13 @@ import asyncio
 import json
 import shutil
 import socket
-import tempfile
 import time
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from ray import serve
 
+from app.cluster.scratch import new_run_folder, sweep_stale_runs
 from app.cluster.wire import MAX_BODY_BYTES, WireError, multiplexed_id, pack_outputs, split_multiplexed_id, unpack_inputs
 from common.cancel import Cancelled, CancelToken
 
@@ -54,6 +53,7 @@ class ExpertService:
         # Each request's inputs and outputs, under the node's own data folder and removed once
         # its task has ended: a user's files must not pile up on the team's machines.
         self.scratch = self.settings.data_path / SCRATCH
+        sweep_stale_runs(self.scratch)  # a replica killed mid-task left its requests' files
 
     @serve.multiplexed(max_num_models_per_replica=16)
     async def get_model(self, key: str) -> str:
@@ -92,8 +92,7 @@ class ExpertService:
             return JSONResponse({"error": "the body must be JSON with model, task and inputs"}, 400)
         cancel = CancelToken()
         try:
-            self.scratch.mkdir(parents=True, exist_ok=True)
-            folder = Path(tempfile.mkdtemp(prefix="run-", dir=self.scratch))
+            folder = new_run_folder(self.scratch)
         except OSError as error:
             return JSONResponse({"error": f"this node cannot write to {self.scratch}: {error}"}, 507)
         loop = asyncio.get_running_loop()
