@@ -1,7 +1,7 @@
 """How each listed step's task type is chosen, measured on the same steps for every chooser.
 
     .venv/bin/python benchmarks/bench_step_types.py record OUT.jsonl [--controller PATH.gguf] [--suite]
-    .venv/bin/python benchmarks/bench_step_types.py score OUT.jsonl
+    .venv/bin/python benchmarks/bench_step_types.py score OUT.jsonl [--planner-only]
     .venv/bin/python benchmarks/bench_step_types.py demos
 
 `record` lists the steps of every TaskBench dev request with the controller (the planner's own
@@ -109,7 +109,7 @@ def score_suite(rows: list[dict]) -> None:
         print(f"  missed {request!r}: {types}")
 
 
-def score_choosers(path: Path) -> None:
+def score_choosers(path: Path, planner_only: bool = False) -> None:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if rows and "types" in rows[0]:
         return score_suite(rows)
@@ -202,11 +202,17 @@ def score_choosers(path: Path) -> None:
               + " ".join(f"{v:.1f}" for v in node) + f" (mean {statistics.mean(node):.1f}), link "
               + " ".join(f"{v:.1f}" for v in link) + f" (mean {statistics.mean(link):.1f})")
 
+    # the planner's own paths (Planner.request_steps): the listing checked, voted, the missing
+    # clauses added, repeats joined, tasks between inserted; and the default controller's
+    # clauses (the recorded listing only where no clause asks for a task)
+    clause_planner = Planner(RecordedListing(), embed=embed, steps="clauses", task_types=names.task_types())
+    show("the planner's steps (now)", *fold_scores(lambda row, files: planner_steps(planner, row, [])[1], None))
+    show("the planner's clause steps (now)",
+         *fold_scores(lambda row, files: planner_steps(clause_planner, row, [])[1], None))
+    if planner_only:
+        return
     for label, (choose, keep) in choosers.items():
         show(label, *fold_scores(choose, keep))
-    # the planner's own listing path: checked, voted, the missing clauses added, repeats joined,
-    # tasks between inserted (Planner.request_steps)
-    show("the planner's steps (now)", *fold_scores(lambda row, files: planner_steps(planner, row, [])[1], None))
     for family, variants in families.items():
         measured = {tau: fold_scores(*chooser) for tau, chooser in variants.items()}
         for tau, (whole, folds) in measured.items():
@@ -267,13 +273,15 @@ def main() -> None:
     rec.add_argument("out", type=Path)
     rec.add_argument("--controller")
     rec.add_argument("--suite", action="store_true", help="list the product suite's requests instead")
-    sub.add_parser("score").add_argument("steps", type=Path)
+    scorer = sub.add_parser("score")
+    scorer.add_argument("steps", type=Path)
+    scorer.add_argument("--planner-only", action="store_true", help="only the planner's own paths (quick)")
     sub.add_parser("demos")
     args = parser.parse_args()
     if args.command == "record":
         record(args.out, args.controller, args.suite)
     elif args.command == "score":
-        score_choosers(args.steps)
+        score_choosers(args.steps, args.planner_only)
     else:
         cross_validate_on_demos()
 

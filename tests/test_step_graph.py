@@ -17,6 +17,8 @@ def test_only_a_step_pointing_back_at_a_result_it_cannot_take_needs_a_task_betwe
     assert "image-to-text" in between and "text-to-speech" not in between
     assert all(name not in between for name in ("object-detection", "text-to-image"))  # image out, or no image in
     assert converters("text-to-image", "text-to-speech", "read a poem about the sea aloud") == []  # no pointer
+    assert converters("text-to-image", "text-to-speech", "convert this text into speech") == []  # the user's text
+    assert converters("text-to-image", "text-generation", "write a poem that rhymes") == []  # a relative clause
     assert converters("text-generation", "text-to-speech", "read it aloud") == []  # takes the text itself
     assert converters("text-to-image", "image-to-text", "describe it") == []  # takes the image itself
     assert converters("text-to-image", "text-to-speech", "read this aloud: 'good night'") == []  # its own text

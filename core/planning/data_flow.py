@@ -57,6 +57,9 @@ def data_flow_links(types: Sequence[str]) -> list[tuple[int, int]]:
 
 # Pronouns and demonstratives: a step that points back at an earlier result ("draw it").
 _POINTS_BACK = re.compile(r"\b(?:it|its|this|that|these|those|them|they|their)\b", re.I)
+# Only a personal pronoun asks for a task in between: a demonstrative as often introduces the
+# user's own input ("convert this text into speech") or a relative clause ("a poem that rhymes").
+_REFERS_TO_A_RESULT = re.compile(r"\b(?:it|its|them|they|their)\b", re.I)
 
 
 def names_own_input(step: str, slot: Slot) -> bool:
@@ -85,11 +88,11 @@ def _main_input(task_type: str) -> Slot | None:
 
 def converters(before: str, task_type: str, step: str, allowed: set[str] | None = None) -> list[str]:
     """The task types that take what `before` makes and make what `task_type` takes, when its
-    step points back at that result, cannot take it itself and gives no input of its own; else
+    step refers back to that result with a personal pronoun, cannot take it itself and gives no input of its own; else
     none. A text is left alone: nearly every type that cannot take a text asks for a file."""
     made, wanted = get_task_type(before).output, _main_input(task_type)
     if (made == TEXT or wanted is None or fed_slot(task_type, made) is not None
-            or not _POINTS_BACK.search(step) or names_own_input(step, wanted)):
+            or not _REFERS_TO_A_RESULT.search(step) or names_own_input(step, wanted)):
         return []
     return [t.name for t in PLANNABLE_TASK_TYPES if t.name != task_type and (allowed is None or t.name in allowed)
             and t.output == wanted.modality and fed_slot(t.name, made) is not None]
