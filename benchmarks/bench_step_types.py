@@ -74,7 +74,7 @@ def record(out: Path, controller: str | None, suite: bool = False) -> None:
             print(f"{row['request'][:60]!r}: {raw}", file=sys.stderr, flush=True)
 
 
-THRESHOLDS = (0.1, 0.2, 0.3, 0.4)
+THRESHOLDS = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 
 
 class RecordedListing:
