@@ -18,7 +18,7 @@ import pytest
 from core.planning.step_filter import grounded_steps, telling_sentences
 
 SUITE = json.loads((Path(__file__).parent / "data" / "product_requests.json").read_text(encoding="utf-8"))["requests"]
-# Measured, not wished: the default controller plans 45 of 47 right with steps read from the
+# Measured, not wished: the default controller plans 46 of 47 right with steps read from the
 # clauses (README, Planning quality, says which rules were written after which misses). The planning issue's goal is 90%; the floor leaves room for a near
 # tie or two that another CPU's arithmetic decides the other way.
 SUITE_FLOOR = 0.85
@@ -81,7 +81,7 @@ def plan_suite(planner) -> list[tuple[dict, list[str], str]]:
 
 @pytest.mark.skipif(not os.environ.get("JARVIS_SUITE_CONTROLLER"), reason="set JARVIS_SUITE_CONTROLLER=PATH.gguf")
 def test_another_controller_plans_the_whole_product_suite(capsys):
-    """The suite with a bigger controller (README: the 0.5B model plans 46 of 47; the planning
+    """The suite with a bigger controller (README: the 0.5B model plans all 47; the planning
     issue's goal is all of it)."""
     from core.llm.controller import LlamaController, LlamaSettings
 
