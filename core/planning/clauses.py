@@ -38,9 +38,9 @@ _WORD = re.compile(r"[a-z0-9]+")
 # A clause is taken as a step when its most likely class is a task type with at least this
 # probability: as the only steps (the small default controller's mode), and as a step a bigger
 # controller's listing left out. Each chosen per fold on the other folds of the dev file
-# (benchmarks/bench_step_types.py score; README, Planning quality): 0.15 in every fold with
-# SmolLM2-135M since every task type has typical wordings (0.2 before: more types share the
-# probability), 0.4 to 0.5 with Qwen2.5-0.5B.
+# (benchmarks/bench_step_types.py score; README, Planning quality): for clauses alone 0.15 in
+# four folds of five since every task type has typical wordings (0.2 before: more types share
+# the probability); for added clauses with Qwen2.5-0.5B 0.4 or 0.5, which score alike.
 CLAUSE_STEP_PROBABILITY = 0.15
 MISSING_CLAUSE_PROBABILITY = 0.4
 
