@@ -334,7 +334,9 @@ class Planner:
             checked = joined_repeats(embed, steps, allowed, known_files)
             added = with_clauses_for_attached(embed, checked, rankings if checked == steps else None,
                                               request, attached, allowed, known_files)
-            if added != steps and len(added) <= MAX_TASKS:
+            if len(added) > MAX_TASKS:  # no room for the attached file's clauses: the joins stand
+                added = checked
+            if added != steps:
                 ranked = self._rankings(added, known_files)
                 if ranked is None:
                     return steps, rankings

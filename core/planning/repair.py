@@ -59,7 +59,9 @@ def _renumber(graph: TaskGraph, notes: list[str]) -> None:
         mapping.setdefault(old, position)  # a repeated id keeps its first holder
     for position, task in enumerate(graph.tasks):
         task.id = position
-        task.dep = sorted({mapping[d] for d in task.dep if d in mapping})
+        # an id no task had stays as written, in `dep` as in the inputs, so the two never disagree
+        # and `validate` judges the reference
+        task.dep = sorted({mapping.get(d, d) for d in task.dep})
         for name, arg in task.args.items():
             if arg.kind == "generated" and arg.source in mapping:
                 task.args[name] = Arg("generated", "", mapping[arg.source])
@@ -107,8 +109,9 @@ def _reruns_producer(task, types: dict[int, str]) -> bool:
     ((name, arg),) = task.args.items()
     task_type = get_task_type(task.type)
     slot = task_type.slot(name) if task_type else None
+    # a task naming itself is not run on its own output: that is for `validate` to reject
     return (slot is not None and slot.modality != TEXT and arg.kind == "generated"
-            and types.get(arg.source) == task.type)
+            and arg.source != task.id and types.get(arg.source) == task.type)
 
 
 def _replace_tasks(graph: TaskGraph, kept: list, replaced: dict[int, int], notes: list[str]) -> None:
