@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_step_types.py record OUT.jsonl [--controller PATH.gguf] [--suite]
     .venv/bin/python benchmarks/bench_step_types.py score OUT.jsonl [--planner-only]
     .venv/bin/python benchmarks/bench_step_types.py demos
+    .venv/bin/python benchmarks/bench_step_types.py ablate OUT.jsonl SUITE_OUT.jsonl
 
 `record` lists the steps of every TaskBench dev request with the controller (the planner's own
 prompt, demos and step filter, raw and filtered), once, so that `score` compares choosers on
@@ -16,7 +17,8 @@ for the whole file and per fold (`fold_of`, 5 folds). `demos` cross-validates th
 and the chain search's bonus on the project's own demos (5 folds of demos), never on benchmark
 data: the way core/planning/step_types.py's settings were chosen. With `--suite`, `record` lists
 the product suite's requests (tests/data/product_requests.json) and `score` counts those whose
-task types the planner's own path gets exactly right.
+task types the planner's own path gets exactly right. `ablate` switches each piece of the
+planner's step reading off alone and prints both (README, Planning quality: each piece's gain).
 """
 
 from __future__ import annotations
@@ -109,8 +111,35 @@ def score_suite(rows: list[dict]) -> None:
         print(f"  missed {request!r}: {types}")
 
 
+def fold_scores(rows: list[dict], names: ToolNames, choose, keep=None):
+    """Node and link F1 (whole file, then per fold) of the types `choose` gives the steps `keep`
+    reads; `keep` None: `choose` reads a row (row, files -> types) itself."""
+    pairs = []
+    for row in rows:
+        files = FILE_NAME.findall(row["request"])
+        if keep is None:
+            types = list(dict.fromkeys(choose(row, files)))
+        else:
+            steps = keep(row, files)
+            types = list(dict.fromkeys(choose(steps, files))) if steps else []
+        tools = [names.tool(t) for t in types]
+        links = tuple(dict.fromkeys((tools[a], tools[b]) for a, b in data_flow_links(types)))
+        gold = Graph(tuple(row["gold_nodes"]), tuple(tuple(link) for link in row["gold_links"]))
+        pairs.append((fold_of(row["id"], FOLDS), gold, Graph(tuple(tools), links)))
+    whole = score([(g, p) for _, g, p in pairs], names.tools)
+    return whole, [score([(g, p) for f, g, p in pairs if f == k], names.tools) for k in range(FOLDS)]
+
+
+def show(label, whole, folds):
+    node = [100 * f["node_f1"] for f in folds]
+    link = [100 * f["link_f1"] for f in folds]
+    print(f"{label:40} node {100 * whole['node_f1']:.1f} link {100 * whole['link_f1']:.1f} | per fold: node "
+          + " ".join(f"{v:.1f}" for v in node) + f" (mean {statistics.mean(node):.1f}), link "
+          + " ".join(f"{v:.1f}" for v in link) + f" (mean {statistics.mean(link):.1f})", flush=True)
+
+
 def score_choosers(path: Path, planner_only: bool = False) -> None:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = _rows(path)
     if rows and "types" in rows[0]:
         return score_suite(rows)
     names = ToolNames(load_tools(DATA.with_name("tool_desc.json")))
@@ -130,7 +159,7 @@ def score_choosers(path: Path, planner_only: bool = False) -> None:
 
     def checked_listing(row, files, tau):
         """The planner's listing path: the request's clauses when nothing listed is from the
-        request, else the listing with two-ask steps split, then the clauses it left out."""
+        request, else the listing, then the clauses it left out."""
         steps, still_listed = clauses.checked_listing(embed, listed(row, files), row["request"], allowed)
         if not still_listed:
             return steps[:6]
@@ -177,44 +206,19 @@ def score_choosers(path: Path, planner_only: bool = False) -> None:
         families["clauses only"][tau] = (chain, lambda row, files, tau=tau: (
             clauses.clause_steps(embed, row["request"], allowed, tau) or listed(row, files))[:6])
 
-    def fold_scores(choose, keep):
-        """Scores of the types `choose` gives the steps `keep` reads; `keep` None: `choose`
-        reads a row (row, files -> types) itself."""
-        pairs = []
-        for row in rows:
-            files = FILE_NAME.findall(row["request"])
-            if keep is None:
-                types = list(dict.fromkeys(choose(row, files)))
-            else:
-                steps = keep(row, files)
-                types = list(dict.fromkeys(choose(steps, files))) if steps else []
-            tools = [names.tool(t) for t in types]
-            links = tuple(dict.fromkeys((tools[a], tools[b]) for a, b in data_flow_links(types)))
-            gold = Graph(tuple(row["gold_nodes"]), tuple(tuple(link) for link in row["gold_links"]))
-            pairs.append((fold_of(row["id"], FOLDS), gold, Graph(tuple(tools), links)))
-        whole = score([(g, p) for _, g, p in pairs], names.tools)
-        return whole, [score([(g, p) for f, g, p in pairs if f == k], names.tools) for k in range(FOLDS)]
-
-    def show(label, whole, folds):
-        node = [100 * f["node_f1"] for f in folds]
-        link = [100 * f["link_f1"] for f in folds]
-        print(f"{label:40} node {100 * whole['node_f1']:.1f} link {100 * whole['link_f1']:.1f} | per fold: node "
-              + " ".join(f"{v:.1f}" for v in node) + f" (mean {statistics.mean(node):.1f}), link "
-              + " ".join(f"{v:.1f}" for v in link) + f" (mean {statistics.mean(link):.1f})")
-
     # the planner's own paths (Planner.request_steps): the listing checked, voted, the missing
     # clauses added, repeats joined, tasks between inserted; and the default controller's
     # clauses (the recorded listing only where no clause asks for a task)
     clause_planner = Planner(RecordedListing(), embed=embed, steps="clauses", task_types=names.task_types())
-    show("the planner's steps (now)", *fold_scores(lambda row, files: planner_steps(planner, row, [])[1], None))
+    show("the planner's steps (now)", *fold_scores(rows, names, lambda row, files: planner_steps(planner, row, [])[1], None))
     show("the planner's clause steps (now)",
-         *fold_scores(lambda row, files: planner_steps(clause_planner, row, [])[1], None))
+         *fold_scores(rows, names, lambda row, files: planner_steps(clause_planner, row, [])[1], None))
     if planner_only:
         return
     for label, (choose, keep) in choosers.items():
-        show(label, *fold_scores(choose, keep))
+        show(label, *fold_scores(rows, names, choose, keep))
     for family, variants in families.items():
-        measured = {tau: fold_scores(*chooser) for tau, chooser in variants.items()}
+        measured = {tau: fold_scores(rows, names, *chooser) for tau, chooser in variants.items()}
         for tau, (whole, folds) in measured.items():
             show(f"{family}, threshold {tau}", whole, folds)
         # Cross-validated: each fold is scored with the threshold best on the other folds.
@@ -231,6 +235,62 @@ def score_choosers(path: Path, planner_only: bool = False) -> None:
               + " ".join(f"{v:.1f}" for v in node) + f" (mean {statistics.mean(node):.1f}, "
               f"{min(node):.1f} to {max(node):.1f}), link " + " ".join(f"{v:.1f}" for v in link)
               + f" (mean {statistics.mean(link):.1f}, {min(link):.1f} to {max(link):.1f})")
+
+
+def ablate(steps_path: Path, suite_path: Path) -> None:
+    """Each piece of the planner's step reading switched off alone, on recorded listings: held-out
+    folds of the dev file (listing path, and the clause path that lists only when no clause asks)
+    and the product suite's exact task types. Pieces are switched off by replacing the module
+    function that does the job with one that passes the steps through (a benchmark's patch,
+    undone after each row of the table)."""
+    import re
+
+    from core.planning import planner as planner_module
+
+    rows = _rows(steps_path)
+    suite = _rows(suite_path)
+    names = ToolNames(load_tools(DATA.with_name("tool_desc.json")))
+    embed = demo_embedder(Settings.load())
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_product_requests import holds
+
+    def passed_through(embed, steps, *_args, **_options):
+        return steps
+
+    pieces = {
+        "nothing (the planner now)": {},
+        "story filter (past tense, telling sentence)": {(step_filter, "narrated"): lambda *_: False},
+        "first-person filter": {(step_filter, "_NARRATION"): re.compile(r"(?!)")},
+        "grounding filter": {(step_filter, "grounded"): lambda *_: True},
+        "clauses for an ungrounded listing": {(clauses, "grounded"): lambda *_: True},
+        "vote of step and clause": {(planner_module, "voted_steps"): passed_through},
+        "clauses the listing left out": {(planner_module, "with_missing_clauses"): passed_through},
+        "joined repeats": {(planner_module, "joined_repeats"): passed_through},
+        "task between": {(planner_module, "bridged"): lambda embed, steps, rankings, *_a, **_k: (steps, rankings)},
+        "clauses for attached files": {(planner_module, "with_clauses_for_attached"): passed_through},
+    }
+    for label, patches in pieces.items():
+        saved = {key: getattr(*key) for key in patches}
+        for (module, name), value in patches.items():
+            setattr(module, name, value)
+        try:
+            counts = []
+            for mode in ("listed", "clauses"):
+                suite_planner = Planner(RecordedListing(), embed=embed, steps=mode)
+                counts.append(sum(holds(row["types"], planner_steps(suite_planner, row, row["files"])[1])
+                                  for row in suite))
+                planner = Planner(RecordedListing(), embed=embed, steps=mode, task_types=names.task_types())
+                show(f"off: {label}, {mode}",
+                     *fold_scores(rows, names, lambda row, files: planner_steps(planner, row, [])[1]))
+            print(f"off: {label}: product suite {counts[0]} of {len(suite)} listed, {counts[1]} from the clauses",
+                  flush=True)
+        finally:
+            for (module, name), value in saved.items():
+                setattr(module, name, value)
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def cross_validate_on_demos() -> None:
@@ -277,11 +337,16 @@ def main() -> None:
     scorer.add_argument("steps", type=Path)
     scorer.add_argument("--planner-only", action="store_true", help="only the planner's own paths (quick)")
     sub.add_parser("demos")
+    ablation = sub.add_parser("ablate", help="each piece of the step reading switched off alone")
+    ablation.add_argument("steps", type=Path, help="dev listings written by `record`")
+    ablation.add_argument("suite", type=Path, help="suite listings written by `record --suite`")
     args = parser.parse_args()
     if args.command == "record":
         record(args.out, args.controller, args.suite)
     elif args.command == "score":
         score_choosers(args.steps, args.planner_only)
+    elif args.command == "ablate":
+        ablate(args.steps, args.suite)
     else:
         cross_validate_on_demos()
 

@@ -185,20 +185,6 @@ def test_real_minilm_adds_the_clause_a_listing_left_out(app):
                                 ["harbour.jpg"]) == ["describe harbour.jpg", "read the description aloud"]
 
 
-@pytest.mark.parametrize("listed,expected", [
-    # one listed step holding two asks of different types is two steps
-    (["describe street.jpg and then tell me what objects are in it"],
-     ["describe street.jpg", "tell me what objects are in it"]),
-    # a list of things, or one ask in several words, stays one step
-    (["draw a cat, a dog and a bird"], ["draw a cat, a dog and a bird"]),
-    (["transcribe meeting.wav"], ["transcribe meeting.wav"]),
-])
-def test_real_minilm_splits_a_listed_step_that_holds_two_asks(app, listed, expected):
-    from core.planning.clauses import split_multi_ask_steps
-
-    assert split_multi_ask_steps(app.engine.planner.demos.embed, listed) == expected
-
-
 def test_a_listing_with_nothing_from_the_request_gives_way_to_the_requests_clauses(app):
     from core.planning.planner import Planner
     from tests.fakes import ScriptedController

@@ -88,34 +88,17 @@ def clause_steps(embed: Embed, request: str, allowed: set[str] | None = None,
     return [clause for _, clause, _ in asked_clauses(embed, request, allowed, min_probability, mask_quotes=True)]
 
 
-def split_multi_ask_steps(embed: Embed, steps: list[str], allowed: set[str] | None = None,
-                          min_probability: float = MISSING_CLAUSE_PROBABILITY) -> list[str]:
-    """`steps` with each step that holds two or more clauses asking for different task types
-    (each at least `min_probability` likely) replaced by those clauses: a listing that wrote
-    "describe street.jpg and then tell me what objects are in it" as one step is two tasks."""
-    split: list[str] = []
-    for step in steps:
-        parts = request_clauses(step)
-        asked = [(part, name) for part, (name, probability) in zip(parts, clause_types(embed, parts, allowed))
-                 if name != NOT_A_STEP and probability >= min_probability] if len(parts) > 1 else []
-        if len(asked) > 1 and len({name for _, name in asked}) == len(asked):
-            split += [part for part, _ in asked]
-        else:
-            split.append(step)
-    return split
-
-
 def checked_listing(embed: Embed, listed: list[str], request: str,
                     allowed: set[str] | None = None) -> tuple[list[str], bool]:
     """A controller's listing checked against the request, and whether it is still the
     listing: when no listed step has half its words from the request (a small model lists the
     earlier turns a follow-up quotes), the request's own clauses, if any asks for a task;
-    otherwise the listing with each step that holds two asks split (`split_multi_ask_steps`)."""
+    otherwise the listing as it is."""
     if not any(grounded(step, request) for step in listed):
         steps = clause_steps(embed, request, allowed)
         if steps:
             return steps, False
-    return split_multi_ask_steps(embed, listed, allowed), True
+    return listed, True
 
 
 def _overlap(step: str, clause: str) -> int:

@@ -351,10 +351,9 @@ class Planner:
                    ) -> tuple[list[str], list[list[str]] | None]:
         """The steps to plan, one task each, with the task types each may be (`_rankings`): in
         "clauses" mode the request's clauses that ask for a task (the controller lists them only
-        when none does); in "listed" mode the controller's listing, a listed step that holds two
-        asks split into them, a step replaced by its clause where the clause reads as another task
-        more surely (`voted_steps`), with the clauses it left out added (or the request's clauses
-        when nothing listed comes from the request)."""
+        when none does); in "listed" mode the controller's listing, a step replaced by its clause
+        where the clause reads as another task more surely (`voted_steps`), with the clauses it
+        left out added (or the request's clauses when nothing listed comes from the request)."""
         allowed = {t.name for t in self.task_types}
         embed = self.demos.embed
         if self.steps == "clauses" and embed is not None:
