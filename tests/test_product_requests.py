@@ -17,7 +17,12 @@ import pytest
 
 from core.planning.step_filter import grounded_steps, telling_sentences
 
-SUITE = json.loads((Path(__file__).parent / "data" / "product_requests.json").read_text(encoding="utf-8"))["requests"]
+DATA = Path(__file__).parent / "data"
+SUITE = json.loads((DATA / "product_requests.json").read_text(encoding="utf-8"))["requests"]
+# Written at stop 36 before the planner saw them: the default controller planned 25 of 30 on
+# the first run, 26 after the attached file's task between (README, Planning quality).
+HELD_OUT = json.loads((DATA / "product_requests_heldout.json").read_text(encoding="utf-8"))["requests"]
+HELD_OUT_FLOOR = 0.8
 # Measured, not wished: the default controller plans 46 of 47 right with steps read from the
 # clauses (README, Planning quality, says which rules were written after which misses). The planning issue's goal is 90%; the floor leaves room for a near
 # tie or two that another CPU's arithmetic decides the other way.
@@ -68,9 +73,9 @@ def test_the_users_own_story_is_not_a_step(minilm_embed):
         "count the cars in example.jpg"]
 
 
-def plan_suite(planner) -> list[tuple[dict, list[str], str]]:
+def plan_suite(planner, cases: list[dict]) -> list[tuple[dict, list[str], str]]:
     results = []
-    for case in SUITE:
+    for case in cases:
         try:
             graph = planner.plan(case["request"], case["files"], case.get("history")).graph
             results.append((case, [task.type for task in graph.tasks], ""))
@@ -90,23 +95,36 @@ def test_another_controller_plans_the_whole_product_suite(capsys):
     assert planned >= 0.8 * len(SUITE)
 
 
+@pytest.mark.skipif(not os.environ.get("JARVIS_SUITE_CONTROLLER"), reason="set JARVIS_SUITE_CONTROLLER=PATH.gguf")
+def test_another_controller_plans_the_held_out_requests(capsys):
+    """The held-out requests with a bigger controller (README: the 0.5B model, 24 then 25 of 30)."""
+    from core.llm.controller import LlamaController, LlamaSettings
+
+    controller = LlamaController(LlamaSettings(path=Path(os.environ["JARVIS_SUITE_CONTROLLER"]), n_ctx=4096))
+    assert report_suite(controller, capsys, HELD_OUT, "held-out requests") >= HELD_OUT_FLOOR * len(HELD_OUT)
+
+
 def test_the_default_controller_plans_the_product_suite(real_controller, capsys):
     assert report_suite(real_controller, capsys) >= SUITE_FLOOR * len(SUITE)
 
 
-def report_suite(controller, capsys) -> int:
-    """How many of the suite's requests the app's planner with `controller` plans right; the
-    failures are printed."""
+def test_the_default_controller_plans_the_held_out_requests(real_controller, capsys):
+    assert report_suite(real_controller, capsys, HELD_OUT, "held-out requests") >= HELD_OUT_FLOOR * len(HELD_OUT)
+
+
+def report_suite(controller, capsys, cases: list[dict] = SUITE, label: str = "product suite") -> int:
+    """How many of `cases` the app's planner with `controller` plans right; the failures are
+    printed."""
     from app.settings import Settings
     from app.wiring import planner_for
 
     planner = planner_for(Settings())(controller)
-    results = plan_suite(planner)
+    results = plan_suite(planner, cases)
     failed = [(case["request"], planned, error) for case, planned, error in results
               if not holds(case["types"], planned)]
     with capsys.disabled():
-        print(f"\nproduct suite, {controller.name} (steps {planner.steps}): "
-              f"{len(SUITE) - len(failed)} of {len(SUITE)}")
+        print(f"\n{label}, {controller.name} (steps {planner.steps}): "
+              f"{len(cases) - len(failed)} of {len(cases)}")
         for request, planned, error in failed:
             print(f"  FAILED {request!r}: {planned or error}")
-    return len(SUITE) - len(failed)
+    return len(cases) - len(failed)

@@ -34,6 +34,22 @@ def test_a_step_that_speaks_what_a_picture_shows_reads_the_picture_first(minilm_
     assert bridged_steps == [steps[0], steps[1], steps[1]]  # the step the task between serves
 
 
+@pytest.mark.parametrize("step", ["Could you read it out loud to me", "read the letter out loud"])
+def test_an_attached_picture_no_step_takes_is_read_before_the_first_step_speaks_it(minilm_embed, step):
+    rankings = rank_step_types(minilm_embed, [step], files=["letter.png"])
+    assert rankings[0][0] == "text-to-speech"
+    steps, ranked = bridged(minilm_embed, [step], rankings, attached=["letter.png"])
+    assert steps == [step, step] and ranked[1][0] == "text-to-speech"
+    assert ranked[0][0] in ("image-to-text", "document-question-answering")
+    # without the attachment, or with one the step's type takes itself, nothing goes between
+    assert bridged(minilm_embed, [step], rankings) == ([step], rankings)
+    assert bridged(minilm_embed, [step], rankings, attached=["notes.txt"]) == ([step], rankings)
+    # a later step is fed by the step before it, not by the attachment
+    two = ["write a poem about autumn", step]
+    two_ranked = rank_step_types(minilm_embed, two, files=["letter.png"])
+    assert bridged(minilm_embed, two, two_ranked, attached=["letter.png"]) == (two, two_ranked)
+
+
 def test_an_attached_file_no_step_uses_brings_back_the_clause_that_asks_for_it(minilm_embed):
     request = "What is in this picture? Read the answer aloud."
     steps = ["read the answer aloud"]

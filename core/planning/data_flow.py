@@ -90,26 +90,39 @@ def converters(before: str, task_type: str, step: str, allowed: set[str] | None 
     """The task types that take what `before` makes and make what `task_type` takes, when its
     step refers back to that result with a personal pronoun, cannot take it itself and gives no input of its own; else
     none. A text is left alone: nearly every type that cannot take a text asks for a file."""
-    made, wanted = get_task_type(before).output, _main_input(task_type)
+    return _converters_from(get_task_type(before).output, task_type, step, allowed)
+
+
+def _converters_from(made: str, task_type: str, step: str, allowed: set[str] | None,
+                     pointed: bool = False) -> list[str]:
+    """`converters` from an output kind; `pointed`: the step is known to mean that result."""
+    wanted = _main_input(task_type)
     if (made == TEXT or wanted is None or fed_slot(task_type, made) is not None
-            or not _REFERS_TO_A_RESULT.search(step) or names_own_input(step, wanted)):
+            or not (pointed or _REFERS_TO_A_RESULT.search(step)) or names_own_input(step, wanted)):
         return []
     return [t.name for t in PLANNABLE_TASK_TYPES if t.name != task_type and (allowed is None or t.name in allowed)
             and t.output == wanted.modality and fed_slot(t.name, made) is not None]
 
 
 def bridged(embed: Embed, steps: list[str], rankings: list[list[str]], allowed: set[str] | None = None,
-            limit: int | None = None) -> tuple[list[str], list[list[str]]]:
+            limit: int | None = None, attached: Sequence[str] = ()) -> tuple[list[str], list[list[str]]]:
     """The steps and their task-type rankings with a task inserted before each step that points
     back at the result just before it but cannot take it (`converters`), while there are fewer
     than `limit` steps; the step's own words rank the types that can go between ("say what it
-    shows": image-to-text)."""
+    shows": image-to-text). Before the first step stands an `attached` file that no step's type
+    takes, when there is one: the user attached it to be used, so the first step means it, with
+    or without a pronoun ("My grandmother sent me this letter. Could you read it out loud?" with
+    letter.png reads the letter before speaking it)."""
+    taken = {slot.modality for ranking in rankings if ranking for slot in get_task_type(ranking[0]).inputs}
+    unused = [kind for kind in dict.fromkeys(modality_of_path(name) for name in attached) if kind not in taken]
     out_steps: list[str] = []
     out_rankings: list[list[str]] = []
     for k, (step, ranking) in enumerate(zip(steps, rankings)):
         room = limit is None or len(out_steps) + len(steps) - k < limit
-        between = (converters(out_rankings[-1][0], ranking[0], step, allowed)
-                   if room and out_rankings and out_rankings[-1] and ranking else [])
+        made = (get_task_type(out_rankings[-1][0]).output if out_rankings and out_rankings[-1]
+                else unused[0] if k == 0 and len(unused) == 1 else None)
+        between = (_converters_from(made, ranking[0], step, allowed, pointed=not out_rankings)
+                   if room and made and ranking else [])
         if between:
             (scores,) = type_scores(embed, [step], set(between))
             out_steps.append(step)

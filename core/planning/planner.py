@@ -341,7 +341,7 @@ class Planner:
                 if ranked is None:
                     return steps, rankings
                 steps, rankings = added, ranked
-            steps, rankings = bridged(embed, steps, rankings, allowed, limit=MAX_TASKS)
+            steps, rankings = bridged(embed, steps, rankings, allowed, limit=MAX_TASKS, attached=attached)
         except Exception as error:  # noqa: BLE001 - the steps as they were read
             log.warning("the steps not checked against the task graph (%s)", error)
         return steps, rankings
