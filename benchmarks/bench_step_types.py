@@ -1,6 +1,6 @@
 """How each listed step's task type is chosen, measured on the same steps for every chooser.
 
-    .venv/bin/python benchmarks/bench_step_types.py record OUT.jsonl [--controller PATH.gguf] [--suite]
+    .venv/bin/python benchmarks/bench_step_types.py record OUT.jsonl [--controller PATH.gguf] [--suite] [--demos N]
     .venv/bin/python benchmarks/bench_step_types.py score OUT.jsonl [--planner-only]
     .venv/bin/python benchmarks/bench_step_types.py demos
     .venv/bin/python benchmarks/bench_step_types.py ablate OUT.jsonl SUITE_OUT.jsonl
@@ -51,8 +51,9 @@ SUITE = ROOT / "tests" / "data" / "product_requests.json"
 FOLDS = 5
 
 
-def record(out: Path, controller: str | None, suite: bool = False) -> None:
-    """Each request's listing by the controller, raw, beside what `score` needs to score it."""
+def record(out: Path, controller: str | None, suite: bool = False, demos: int | None = None) -> None:
+    """Each request's listing by the controller, raw, beside what `score` needs to score it;
+    `demos`: listed with that many nearest demos instead of the planner's own number."""
     from core.llm.controller import LlamaController, LlamaSettings
     from core.planning.planner import MAX_TASKS, STEPS_SCHEMA
 
@@ -69,8 +70,9 @@ def record(out: Path, controller: str | None, suite: bool = False) -> None:
                 for sample in load_samples(DATA, names)[0]]
     with out.open("w", encoding="utf-8") as handle:
         for row in rows:
-            reply = llm.chat(planner.step_messages(row["request"], row.get("history") or []), schema=STEPS_SCHEMA,
-                             max_tokens=40 * MAX_TASKS)
+            chosen = planner.demos.pick(row["request"], demos, {t.name for t in planner.task_types}) if demos else None
+            reply = llm.chat(planner.step_messages(row["request"], row.get("history") or [], chosen),
+                             schema=STEPS_SCHEMA, max_tokens=40 * MAX_TASKS)
             raw = reply.json()["steps"]
             handle.write(json.dumps({**row, "raw": raw}) + "\n")
             print(f"{row['request'][:60]!r}: {raw}", file=sys.stderr, flush=True)
@@ -99,13 +101,18 @@ def planner_steps(planner: Planner, row: dict, attached: list[str]) -> tuple[lis
     return steps, [ranked[0] for ranked in rankings or [] if ranked]
 
 
-def score_suite(rows: list[dict]) -> None:
+def suite_misses(rows: list[dict], embed, mode: str = "listed") -> list[tuple[str, list[str]]]:
+    """The suite's requests whose task types the planner's `mode` path gets wrong, with its types."""
     sys.path.insert(0, str(ROOT / "tests"))
     from test_product_requests import holds
 
-    planner = Planner(RecordedListing(), embed=demo_embedder(Settings.load()), steps="listed")
-    missed = [(row["request"], types) for row in rows
-              for _, types in [planner_steps(planner, row, row["files"])] if not holds(row["types"], types)]
+    planner = Planner(RecordedListing(), embed=embed, steps=mode)
+    return [(row["request"], types) for row in rows
+            for _, types in [planner_steps(planner, row, row["files"])] if not holds(row["types"], types)]
+
+
+def score_suite(rows: list[dict]) -> None:
+    missed = suite_misses(rows, demo_embedder(Settings.load()))
     print(f"product suite, the planner's steps for the recorded listings: {len(rows) - len(missed)} of {len(rows)}")
     for request, types in missed:
         print(f"  missed {request!r}: {types}")
@@ -210,9 +217,9 @@ def score_choosers(path: Path, planner_only: bool = False) -> None:
     # clauses added, repeats joined, tasks between inserted; and the default controller's
     # clauses (the recorded listing only where no clause asks for a task)
     clause_planner = Planner(RecordedListing(), embed=embed, steps="clauses", task_types=names.task_types())
-    show("the planner's steps (now)", *fold_scores(rows, names, lambda row, files: planner_steps(planner, row, [])[1], None))
+    show("the planner's steps (now)", *fold_scores(rows, names, lambda row, files: planner_steps(planner, row, [])[1]))
     show("the planner's clause steps (now)",
-         *fold_scores(rows, names, lambda row, files: planner_steps(clause_planner, row, [])[1], None))
+         *fold_scores(rows, names, lambda row, files: planner_steps(clause_planner, row, [])[1]))
     if planner_only:
         return
     for label, (choose, keep) in choosers.items():
@@ -251,8 +258,6 @@ def ablate(steps_path: Path, suite_path: Path) -> None:
     suite = _rows(suite_path)
     names = ToolNames(load_tools(DATA.with_name("tool_desc.json")))
     embed = demo_embedder(Settings.load())
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_product_requests import holds
 
     def passed_through(embed, steps, *_args, **_options):
         return steps
@@ -276,9 +281,7 @@ def ablate(steps_path: Path, suite_path: Path) -> None:
         try:
             counts = []
             for mode in ("listed", "clauses"):
-                suite_planner = Planner(RecordedListing(), embed=embed, steps=mode)
-                counts.append(sum(holds(row["types"], planner_steps(suite_planner, row, row["files"])[1])
-                                  for row in suite))
+                counts.append(len(suite) - len(suite_misses(suite, embed, mode)))
                 planner = Planner(RecordedListing(), embed=embed, steps=mode, task_types=names.task_types())
                 show(f"off: {label}, {mode}",
                      *fold_scores(rows, names, lambda row, files: planner_steps(planner, row, [])[1]))
@@ -333,6 +336,7 @@ def main() -> None:
     rec.add_argument("out", type=Path)
     rec.add_argument("--controller")
     rec.add_argument("--suite", action="store_true", help="list the product suite's requests instead")
+    rec.add_argument("--demos", type=int, help="list with this many nearest demos (the planner's own: 2)")
     scorer = sub.add_parser("score")
     scorer.add_argument("steps", type=Path)
     scorer.add_argument("--planner-only", action="store_true", help="only the planner's own paths (quick)")
@@ -342,7 +346,7 @@ def main() -> None:
     ablation.add_argument("suite", type=Path, help="suite listings written by `record --suite`")
     args = parser.parse_args()
     if args.command == "record":
-        record(args.out, args.controller, args.suite)
+        record(args.out, args.controller, args.suite, args.demos)
     elif args.command == "score":
         score_choosers(args.steps, args.planner_only)
     elif args.command == "ablate":

@@ -119,9 +119,11 @@ def bridged(embed: Embed, steps: list[str], rankings: list[list[str]], allowed: 
     out_rankings: list[list[str]] = []
     for k, (step, ranking) in enumerate(zip(steps, rankings)):
         room = limit is None or len(out_steps) + len(steps) - k < limit
-        made = (get_task_type(out_rankings[-1][0]).output if out_rankings and out_rankings[-1]
-                else unused[0] if k == 0 and len(unused) == 1 else None)
-        between = (_converters_from(made, ranking[0], step, allowed, pointed=not out_rankings)
+        if k == 0:  # what stands before the first step: the one kind of attached file no step takes
+            made = unused[0] if len(unused) == 1 else None
+        else:
+            made = get_task_type(out_rankings[-1][0]).output if out_rankings[-1] else None
+        between = (_converters_from(made, ranking[0], step, allowed, pointed=k == 0)
                    if room and made and ranking else [])
         if between:
             (scores,) = type_scores(embed, [step], set(between))
