@@ -36,6 +36,9 @@ class TaskType:
     # Text tasks that HuggingGPT lets the controller LLM do itself when no expert is installed.
     controller_fallback: bool = False
     aliases: tuple[str, ...] = field(default=())
+    # A ControlNet drawer: the annotator whose control map it draws from. A Canny map drawn
+    # from by the depth ControlNet is a valid plan that draws the wrong picture.
+    follows: str = ""
 
     @property
     def input_modalities(self) -> set[str]:
@@ -45,9 +48,9 @@ class TaskType:
         return next((s for s in self.inputs if s.name == name), None)
 
 
-def _t(name, inputs, output, description, controller_fallback=False, aliases=()):
+def _t(name, inputs, output, description, controller_fallback=False, aliases=(), follows=""):
     slots = tuple(spec if isinstance(spec, Slot) else Slot(*spec) for spec in inputs)
-    return TaskType(name, slots, output, description, controller_fallback, tuple(aliases))
+    return TaskType(name, slots, output, description, controller_fallback, tuple(aliases), follows)
 
 
 _TEXT_IN = (("text", TEXT, "the text to work on"),)
@@ -87,11 +90,11 @@ TASK_TYPES: tuple[TaskType, ...] = (
     _t("depth-control", _IMAGE_IN, IMAGE, "make a depth control map of an image for a ControlNet drawing"),
     _t("seg-control", _IMAGE_IN, IMAGE, "make a segmentation control map of an image for a ControlNet drawing"),
     _t("canny-text-to-image", _CONTROLLED_IN, IMAGE,
-       "draw a described image that keeps the outlines (edges) of a photo or canny map"),
+       "draw a described image that keeps the outlines (edges) of a photo or canny map", follows="canny-control"),
     _t("depth-text-to-image", _CONTROLLED_IN, IMAGE,
-       "draw a described image that keeps the depth layout of a depth map"),
+       "draw a described image that keeps the depth layout of a depth map", follows="depth-control"),
     _t("seg-text-to-image", _CONTROLLED_IN, IMAGE,
-       "draw a described image that keeps the regions of a segmentation map"),
+       "draw a described image that keeps the regions of a segmentation map", follows="seg-control"),
     _t("image-to-text", _IMAGE_IN, TEXT, "caption an image or read its text"),
     _t("visual-question-answering", (_IMAGE_IN[0], Slot("text", TEXT, "the question about the image", parameter=True)),
        TEXT, "answer a question about an image"),

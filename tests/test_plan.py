@@ -427,6 +427,19 @@ def test_the_chain_search_prefers_a_step_that_takes_the_previous_steps_result():
     assert best_chain(scores, ["cat.png"]) == ["text-generation", "image-classification"]
 
 
+def test_a_controlnet_map_is_drawn_from_by_its_own_controlnet():
+    from core.planning.step_types import FEED_BONUS, best_chain, takes_result
+
+    assert takes_result("canny-control", "canny-text-to-image")
+    assert not takes_result("canny-control", "depth-text-to-image")  # an image, but the wrong map
+    assert takes_result("object-detection", "image-to-text")  # any other image goes anywhere it fits
+    # "Use the edges of building.png to create a futuristic city": the drawing step reads a little
+    # more like the depth ControlNet, but only the Canny one draws from a Canny map
+    drawing = {"depth-text-to-image": -1.0, "canny-text-to-image": -1.0 - FEED_BONUS / 2}
+    assert best_chain([{"canny-control": -0.5}, drawing], ["building.png"]) == ["canny-control", "canny-text-to-image"]
+    assert best_chain([{"depth-control": -0.5}, drawing], ["building.png"]) == ["depth-control", "depth-text-to-image"]
+
+
 def test_schema_with_listed_steps_has_one_task_per_step_and_offers_the_nearest_types_that_can_run():
     steps = ["caption cat.png", "read the caption aloud"]
     ranked = [["image-to-text", "image-classification", "depth-estimation"], ["text-to-speech", "text-to-image"]]

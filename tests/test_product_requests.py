@@ -22,7 +22,11 @@ SUITE = json.loads((DATA / "product_requests.json").read_text(encoding="utf-8"))
 # Written at stop 36 before the planner saw them: the default controller planned 25 of 30 on
 # the first run, 26 after the attached file's task between (README, Planning quality).
 HELD_OUT = json.loads((DATA / "product_requests_heldout.json").read_text(encoding="utf-8"))["requests"]
-HELD_OUT_FLOOR = 0.8
+# Written and committed at stop 37 before the planner saw them: 23 of 31 on the first run.
+HELD_OUT_2 = json.loads((DATA / "product_requests_heldout2.json").read_text(encoding="utf-8"))["requests"]
+# Each held-out set with its floors, a request or two under what the default controller and the
+# 0.5B plan (README, Planning quality): (cases, default's floor, another controller's floor).
+HELD_OUT_SETS = {"held-out requests": (HELD_OUT, 0.8, 0.8), "second held-out requests": (HELD_OUT_2, 0.7, 0.6)}
 # Measured, not wished: the default controller plans 46 of 47 right with steps read from the
 # clauses (README, Planning quality, says which rules were written after which misses). The planning issue's goal is 90%; the floor leaves room for a near
 # tie or two that another CPU's arithmetic decides the other way.
@@ -96,20 +100,25 @@ def test_another_controller_plans_the_whole_product_suite(capsys):
 
 
 @pytest.mark.skipif(not os.environ.get("JARVIS_SUITE_CONTROLLER"), reason="set JARVIS_SUITE_CONTROLLER=PATH.gguf")
-def test_another_controller_plans_the_held_out_requests(capsys):
-    """The held-out requests with a bigger controller (README: the 0.5B model, 24 then 25 of 30)."""
+@pytest.mark.parametrize("label", list(HELD_OUT_SETS))
+def test_another_controller_plans_the_held_out_requests(capsys, label):
+    """The held-out requests with a bigger controller (README: the 0.5B model, 24 then 25 of 30;
+    21 of 31 of the second set)."""
     from core.llm.controller import LlamaController, LlamaSettings
 
     controller = LlamaController(LlamaSettings(path=Path(os.environ["JARVIS_SUITE_CONTROLLER"]), n_ctx=4096))
-    assert report_suite(controller, capsys, HELD_OUT, "held-out requests") >= HELD_OUT_FLOOR * len(HELD_OUT)
+    cases, _, floor = HELD_OUT_SETS[label]
+    assert report_suite(controller, capsys, cases, label) >= floor * len(cases)
 
 
 def test_the_default_controller_plans_the_product_suite(real_controller, capsys):
     assert report_suite(real_controller, capsys) >= SUITE_FLOOR * len(SUITE)
 
 
-def test_the_default_controller_plans_the_held_out_requests(real_controller, capsys):
-    assert report_suite(real_controller, capsys, HELD_OUT, "held-out requests") >= HELD_OUT_FLOOR * len(HELD_OUT)
+@pytest.mark.parametrize("label", list(HELD_OUT_SETS))
+def test_the_default_controller_plans_the_held_out_requests(real_controller, capsys, label):
+    cases, floor, _ = HELD_OUT_SETS[label]
+    assert report_suite(real_controller, capsys, cases, label) >= floor * len(cases)
 
 
 def report_suite(controller, capsys, cases: list[dict] = SUITE, label: str = "product suite") -> int:

@@ -9,7 +9,8 @@ cross-validation on the TaskBench dev file (README, Planning quality).
 
 The chain search then picks one type per step jointly: a step's type must be able to run where
 it stands (an image task needs an image file or an earlier image output), and a step of another
-type than the step before it that takes what that step makes scores FEED_BONUS more, because
+type than the step before it that takes what that step makes (a ControlNet annotator's map: only
+its own drawer) scores FEED_BONUS more, because
 consecutive steps of a request usually pass their result on and seldom repeat a type (1 of the
 demos' 86 consecutive pairs does). This is the training-free graph search of GNN4TaskPlan, over
 the catalogue's own input and output kinds.
@@ -25,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 
 from core.plan import modality_of_path
 from core.planning.prompting import Embed, not_step_wordings, step_examples
-from core.tasks import TEXT, get_task_type
+from core.tasks import TASK_TYPES, TEXT, get_task_type
 
 # Both chosen by 5-fold cross-validation on the demos' own steps (train on four fifths of the
 # demos plus the wordings, score the held-out demos' steps and chains), never on benchmark data:
@@ -37,6 +38,8 @@ FEED_BONUS = 1.0
 BEAM = 20
 # The class of what asks for no task (prompts/not_steps.json); never a plan's task type.
 NOT_A_STEP = "none"
+# The ControlNet annotators, each drawn from by one drawer (core/tasks.py, TaskType.follows).
+_ANNOTATORS = frozenset(t.follows for t in TASK_TYPES if t.follows)
 
 _classifiers: "weakref.WeakKeyDictionary[Embed, LogisticRegression]" = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
@@ -90,6 +93,15 @@ def can_run(task_type: str, files: Sequence[str], earlier_outputs: Sequence[str]
                for slot in get_task_type(task_type).inputs)
 
 
+def takes_result(before: str, task_type: str) -> bool:
+    """Whether a task of `task_type` is made to take what a task of `before` outputs: an input of
+    its kind, and for a ControlNet annotator's map, only the drawer that follows that annotator
+    (`TaskType.follows`)."""
+    if get_task_type(before).output not in get_task_type(task_type).input_modalities:
+        return False
+    return before not in _ANNOTATORS or get_task_type(task_type).follows == before
+
+
 def best_chain(scores: list[dict[str, float]], files: Sequence[str]) -> list[str]:
     """One task type per step, the chain with the highest total score among those that can run
     (beam search); a step no type can run at is skipped in the search and left to the scores."""
@@ -103,7 +115,7 @@ def best_chain(scores: list[dict[str, float]], files: Sequence[str]) -> list[str
                     continue
                 # a step that passes its result to a task of another type; the same type again
                 # is a repeated step more often than a task run on its own output
-                feeds = bool(chain) and chain[-1] != name and outputs[-1] in get_task_type(name).input_modalities
+                feeds = bool(chain) and chain[-1] != name and takes_result(chain[-1], name)
                 grown.append((chain + (name,), total + score + (FEED_BONUS if feeds else 0.0)))
         if grown:
             beams = sorted(grown, key=lambda beam: -beam[1])[:BEAM]
