@@ -3,6 +3,8 @@
 import json
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -209,3 +211,28 @@ def test_the_default_controller_plans_from_the_clauses_in_one_controller_pass(ap
     assert "steps" not in stages and stages.count("planning") == outcome.attempts
     assert [t.type for t in outcome.graph.tasks] == ["text-generation", "text-to-speech"]
     assert [t.step for t in outcome.graph.tasks] == ["Write a short poem about the sea", "read it aloud"]
+
+
+def test_stop_does_not_wait_for_another_generation_to_let_go_of_the_controller(real_controller):
+    """A turn whose controller is busy (a warm-up load, a turn still being cancelled) stops at
+    once when cancelled, instead of waiting for the other generation to end."""
+    from common.cancel import Cancelled, CancelToken
+
+    cancel = CancelToken()
+    outcome: list[object] = []
+
+    def chat() -> None:
+        try:
+            outcome.append(real_controller.chat([{"role": "user", "content": "Say hello."}], max_tokens=8,
+                                                cancel=cancel))
+        except Cancelled as stopped:
+            outcome.append(stopped)
+
+    with real_controller._lock:  # another generation holds the controller for as long as this block
+        waiting = threading.Thread(target=chat)
+        waiting.start()
+        time.sleep(0.3)
+        cancel.cancel()
+        waiting.join(timeout=5)
+        assert not waiting.is_alive(), "Stop waited for the other generation"
+    assert len(outcome) == 1 and isinstance(outcome[0], Cancelled)

@@ -6,6 +6,7 @@ streaming, optional JSON-schema-constrained output, and cancellation between tok
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -184,9 +185,21 @@ class LlamaController:
     def loaded(self) -> bool:
         return bool(self._contexts)
 
+    @contextlib.contextmanager
+    def _turn(self, cancel):
+        """The controller's lock, waited for with Stop honoured: another generation (a warm-up
+        load, a turn being cancelled) may hold it for seconds, and Stop must not wait for that."""
+        while not self._lock.acquire(timeout=0.05):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+        try:
+            yield
+        finally:
+            self._lock.release()
+
     def chat(self, messages, *, schema=None, max_tokens=512, on_token=None, cancel=None,
              stage: str = GENERAL) -> ChatResult:
-        with self._lock:
+        with self._turn(cancel):
             llama = self.load(stage)
             from core.llm.greedy_grammar import StopRequested, forced_prefixes  # loaded with the model, above
 
