@@ -88,27 +88,30 @@ def plan_suite(planner, cases: list[dict]) -> list[tuple[dict, list[str], str]]:
     return results
 
 
-@pytest.mark.skipif(not os.environ.get("JARVIS_SUITE_CONTROLLER"), reason="set JARVIS_SUITE_CONTROLLER=PATH.gguf")
-def test_another_controller_plans_the_whole_product_suite(capsys):
-    """The suite with a bigger controller (README: the 0.5B model plans all 47; the planning
-    issue's goal is all of it)."""
+@pytest.fixture(scope="module")
+def other_controller():
+    """The controller named by JARVIS_SUITE_CONTROLLER, loaded once for the tests that use it."""
     from core.llm.controller import LlamaController, LlamaSettings
 
-    controller = LlamaController(LlamaSettings(path=Path(os.environ["JARVIS_SUITE_CONTROLLER"]), n_ctx=4096))
-    planned = report_suite(controller, capsys)
+    path = os.environ.get("JARVIS_SUITE_CONTROLLER")
+    if not path:
+        pytest.skip("set JARVIS_SUITE_CONTROLLER=PATH.gguf")
+    return LlamaController(LlamaSettings(path=Path(path), n_ctx=4096))
+
+
+def test_another_controller_plans_the_whole_product_suite(other_controller, capsys):
+    """The suite with a bigger controller (README: the 0.5B model plans all 47; the planning
+    issue's goal is all of it)."""
+    planned = report_suite(other_controller, capsys)
     assert planned >= 0.8 * len(SUITE)
 
 
-@pytest.mark.skipif(not os.environ.get("JARVIS_SUITE_CONTROLLER"), reason="set JARVIS_SUITE_CONTROLLER=PATH.gguf")
 @pytest.mark.parametrize("label", list(HELD_OUT_SETS))
-def test_another_controller_plans_the_held_out_requests(capsys, label):
+def test_another_controller_plans_the_held_out_requests(other_controller, capsys, label):
     """The held-out requests with a bigger controller (README: the 0.5B model, 24 then 25 of 30;
     21 of 31 of the second set)."""
-    from core.llm.controller import LlamaController, LlamaSettings
-
-    controller = LlamaController(LlamaSettings(path=Path(os.environ["JARVIS_SUITE_CONTROLLER"]), n_ctx=4096))
     cases, _, floor = HELD_OUT_SETS[label]
-    assert report_suite(controller, capsys, cases, label) >= floor * len(cases)
+    assert report_suite(other_controller, capsys, cases, label) >= floor * len(cases)
 
 
 def test_the_default_controller_plans_the_product_suite(real_controller, capsys):

@@ -186,7 +186,7 @@ class LlamaController:
         return bool(self._contexts)
 
     @contextlib.contextmanager
-    def _turn(self, cancel):
+    def _one_at_a_time(self, cancel):
         """The controller's lock, waited for with Stop honoured: another generation (a warm-up
         load, a turn being cancelled) may hold it for seconds, and Stop must not wait for that."""
         while not self._lock.acquire(timeout=0.05):
@@ -199,7 +199,7 @@ class LlamaController:
 
     def chat(self, messages, *, schema=None, max_tokens=512, on_token=None, cancel=None,
              stage: str = GENERAL) -> ChatResult:
-        with self._turn(cancel):
+        with self._one_at_a_time(cancel):
             llama = self.load(stage)
             from core.llm.greedy_grammar import StopRequested, forced_prefixes  # loaded with the model, above
 
